@@ -1,0 +1,92 @@
+// Package command holds the use cases that change state.
+package command
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// MaxFutureSkew is how far past the time of receipt a reading's timestamp may lie.
+const MaxFutureSkew = 5 * time.Minute
+
+// MaxBatch is the most readings one request may carry.
+const MaxBatch = 1000
+
+// ReadingInput is one reading as a caller sent it, already checked at the edge.
+// Empty ReadingID and zero Timestamp take defaults: a generated id and the time of receipt.
+type ReadingInput struct {
+	ReadingID   string
+	EquipmentID string
+	SensorType  sensor.Type
+	Value       float64
+	Unit        string
+	Timestamp   time.Time
+}
+
+// IngestReadings accepts a batch of readings for detection and storage.
+type IngestReadings struct {
+	Readings []ReadingInput
+}
+
+// IngestReadingsHandler turns inputs into readings and queues them. The batch is
+// all-or-nothing: one bad reading refuses the whole batch.
+type IngestReadingsHandler struct {
+	publisher ports.ReadingsPublisher
+	clock     ports.Clock
+	ids       ports.IDGenerator
+}
+
+// NewIngestReadingsHandler builds the handler.
+func NewIngestReadingsHandler(p ports.ReadingsPublisher, c ports.Clock, ids ports.IDGenerator) *IngestReadingsHandler {
+	return &IngestReadingsHandler{publisher: p, clock: c, ids: ids}
+}
+
+// Handle returns how many readings were accepted. A batch breaking a rule gets a
+// *ports.ValidationError; a queue that cannot take it, an error wrapping ports.ErrUnavailable.
+func (h *IngestReadingsHandler) Handle(ctx context.Context, cmd IngestReadings) (int, error) {
+	if len(cmd.Readings) == 0 || len(cmd.Readings) > MaxBatch {
+		return 0, &ports.ValidationError{Violations: []ports.Violation{{
+			Field: "readings", Message: fmt.Sprintf("must hold 1 to %d readings", MaxBatch)}}}
+	}
+	now := h.clock.Now().UTC()
+	readings := make([]sensor.Reading, 0, len(cmd.Readings))
+	seen := make(map[ports.ReadingRef]struct{}, len(cmd.Readings))
+	var violations []ports.Violation
+	for i, in := range cmd.Readings {
+		id := in.ReadingID
+		if id == "" {
+			id = h.ids.NewID()
+		}
+		ts := in.Timestamp
+		if ts.IsZero() {
+			ts = now
+		}
+		r, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.Value, in.Unit, ts, now)
+		if err != nil {
+			violations = append(violations, ports.Violation{Field: fmt.Sprintf("readings[%d]", i), Message: err.Error()})
+			continue
+		}
+		if ts.Sub(now) > MaxFutureSkew {
+			violations = append(violations, ports.Violation{Field: fmt.Sprintf("readings[%d].timestamp", i),
+				Message: "must be at most 5 minutes in the future"})
+			continue
+		}
+		ref := ports.ReadingRef{EquipmentID: r.EquipmentID, ReadingID: r.ID}
+		if _, dup := seen[ref]; dup {
+			continue // the same reading twice in one batch is stored once
+		}
+		seen[ref] = struct{}{}
+		readings = append(readings, r)
+	}
+	if len(violations) > 0 {
+		return 0, &ports.ValidationError{Violations: violations}
+	}
+	if err := h.publisher.PublishReadings(ctx, ports.ReadingsReceived{Readings: readings}); err != nil {
+		return 0, fmt.Errorf("publish %d readings: %w", len(readings), err)
+	}
+	return len(cmd.Readings), nil
+}

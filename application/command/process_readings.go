@@ -1,0 +1,204 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// ProcessReadingsHandler judges queued readings and stores them with their anomalies.
+//
+// The detector's windows are a cache of what is stored: a sensor's window is warmed from its
+// latest stored readings the first time the sensor is seen (so a restart opens no blind
+// spot), and dropped again whenever a write fails, so that a redelivered batch is judged
+// against exactly what was committed. Readings already stored are skipped, which makes
+// redelivery harmless. Handle serialises batches: readings are judged in arrival order.
+type ProcessReadingsHandler struct {
+	readings  ports.ReadingRepository
+	equipment ports.EquipmentRepository
+	writer    ports.BatchWriter
+	clock     ports.Clock
+	ids       ports.IDGenerator
+	rules     equipment.Rules
+
+	mu       sync.Mutex
+	detector *anomaly.Detector
+	sessions map[string]equipment.Session // the latest session of each equipment seen
+}
+
+// NewProcessReadingsHandler builds the handler; cfg must be valid.
+func NewProcessReadingsHandler(
+	readings ports.ReadingRepository, eq ports.EquipmentRepository, w ports.BatchWriter,
+	c ports.Clock, ids ports.IDGenerator, cfg anomaly.Config, rules equipment.Rules,
+) *ProcessReadingsHandler {
+	return &ProcessReadingsHandler{
+		readings: readings, equipment: eq, writer: w, clock: c, ids: ids, rules: rules,
+		detector: anomaly.NewDetector(cfg),
+		sessions: make(map[string]equipment.Session),
+	}
+}
+
+// ProcessResult says what one call stored.
+type ProcessResult struct {
+	Stored    int // readings stored by this call
+	Skipped   int // readings already stored before
+	Anomalies []anomaly.Anomaly
+}
+
+// Handle judges e's readings in order and stores them. On error nothing of e is stored and
+// the whole event may be retried.
+func (h *ProcessReadingsHandler) Handle(ctx context.Context, e ports.ReadingsReceived) (ProcessResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+
+	fresh, err := h.unstored(ctx, e.Readings)
+	if err != nil {
+		return ProcessResult{}, err
+	}
+	res := ProcessResult{Skipped: len(e.Readings) - len(fresh)}
+	if len(fresh) == 0 {
+		return res, nil
+	}
+
+	batch, err := h.judge(ctx, fresh)
+	if err != nil {
+		return ProcessResult{}, err
+	}
+	if err := h.writer.WriteBatch(ctx, batch); err != nil {
+		h.forget(fresh)
+		return ProcessResult{}, fmt.Errorf("write %d readings: %w", len(batch.Readings), err)
+	}
+	for _, s := range batch.Sessions {
+		if cur, ok := h.sessions[s.EquipmentID]; !ok || !s.Start.Before(cur.Start) {
+			h.sessions[s.EquipmentID] = s
+		}
+	}
+	res.Stored = len(batch.Readings)
+	res.Anomalies = batch.Anomalies
+	return res, nil
+}
+
+// unstored drops readings stored before, and repeats within the batch.
+func (h *ProcessReadingsHandler) unstored(ctx context.Context, rs []sensor.Reading) ([]sensor.Reading, error) {
+	refs := make([]ports.ReadingRef, len(rs))
+	for i, r := range rs {
+		refs[i] = ports.ReadingRef{EquipmentID: r.EquipmentID, ReadingID: r.ID}
+	}
+	stored, err := h.readings.StoredRefs(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("look up stored readings: %w", err)
+	}
+	fresh := make([]sensor.Reading, 0, len(rs))
+	for i, r := range rs {
+		if stored[refs[i]] {
+			continue
+		}
+		stored[refs[i]] = true
+		fresh = append(fresh, r)
+	}
+	return fresh, nil
+}
+
+// judge runs detection over rs in order and assembles what is to be written. The windows
+// it advances are dropped again by forget if the write fails.
+func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading) (ports.ProcessedBatch, error) {
+	now := h.clock.Now().UTC()
+	cfg := h.detector.Config()
+	batch := ports.ProcessedBatch{Readings: make([]ports.StoredReading, len(rs))}
+	sightings := make(map[string]*ports.Sighting)
+	var order []string
+	for i, r := range rs {
+		k := r.Key()
+		if !h.detector.Knows(k) {
+			values, err := h.readings.RecentValues(ctx, k, cfg.WindowSize)
+			if err != nil {
+				h.forget(rs[:i])
+				return ports.ProcessedBatch{}, fmt.Errorf("warm window %s/%s: %w", k.EquipmentID, k.Type, err)
+			}
+			h.detector.Warm(k, values)
+		}
+		v := h.detector.Judge(k, r.Value)
+		batch.Readings[i] = ports.StoredReading{Reading: r, Anomalous: v.Anomalous}
+
+		s, ok := sightings[r.EquipmentID]
+		if !ok {
+			s = &ports.Sighting{EquipmentID: r.EquipmentID}
+			sightings[r.EquipmentID] = s
+			order = append(order, r.EquipmentID)
+		}
+		if r.ReceivedAt.After(s.LastSeenAt) {
+			s.LastSeenAt = r.ReceivedAt
+		}
+		if v.Anomalous {
+			batch.Anomalies = append(batch.Anomalies, anomaly.NewAnomaly(h.ids.NewID(), r, v, now))
+			s.LastAnomalyAt = now
+		}
+	}
+	for _, id := range order {
+		batch.Sightings = append(batch.Sightings, *sightings[id])
+	}
+	sessions, err := h.extendSessions(ctx, rs)
+	if err != nil {
+		h.forget(rs)
+		return ports.ProcessedBatch{}, err
+	}
+	batch.Sessions = sessions
+	return batch, nil
+}
+
+// extendSessions folds the receipt times of rs into each equipment's online sessions.
+func (h *ProcessReadingsHandler) extendSessions(ctx context.Context, rs []sensor.Reading) ([]equipment.Session, error) {
+	gap := h.rules.OfflineAfter
+	changed := make(map[string][]equipment.Session)
+	var order []string
+	for _, r := range rs {
+		list, ok := changed[r.EquipmentID]
+		if !ok {
+			order = append(order, r.EquipmentID)
+			cur, known := h.sessions[r.EquipmentID]
+			if !known {
+				s, err := h.equipment.LatestSession(ctx, r.EquipmentID)
+				switch {
+				case err == nil:
+					cur, known = s, true
+				case !errors.Is(err, ports.ErrNotFound):
+					return nil, fmt.Errorf("load session of %s: %w", r.EquipmentID, err)
+				}
+			}
+			if known {
+				list = []equipment.Session{cur}
+			}
+		}
+		last := len(list) - 1
+		if last >= 0 {
+			if s, ok := list[last].Absorb(r.ReceivedAt, gap); ok {
+				list[last] = s
+				changed[r.EquipmentID] = list
+				continue
+			}
+		}
+		if last < 0 || r.ReceivedAt.After(list[last].End) {
+			list = append(list, equipment.Session{EquipmentID: r.EquipmentID, Start: r.ReceivedAt, End: r.ReceivedAt})
+		}
+		changed[r.EquipmentID] = list
+	}
+	var out []equipment.Session
+	for _, id := range order {
+		out = append(out, changed[id]...)
+	}
+	return out, nil
+}
+
+// forget drops the windows and cached sessions that rs touched.
+func (h *ProcessReadingsHandler) forget(rs []sensor.Reading) {
+	for _, r := range rs {
+		h.detector.Forget(r.Key())
+		delete(h.sessions, r.EquipmentID)
+	}
+}

@@ -1,0 +1,104 @@
+// Package sensor holds the sensor reading, the unit of data a machine sends.
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+)
+
+// Type is the kind of quantity a sensor measures. Its value is the wire and storage form.
+type Type string
+
+// The sensor types the service accepts.
+const (
+	Temperature Type = "temperature"
+	Vibration   Type = "vibration"
+	Pressure    Type = "pressure"
+	Voltage     Type = "voltage"
+)
+
+// Types lists every valid Type in a stable order.
+var Types = []Type{Temperature, Vibration, Pressure, Voltage}
+
+// ErrUnknownType is returned by ParseType for a name that is not a sensor type.
+var ErrUnknownType = errors.New("unknown sensor type")
+
+// ParseType turns a wire name into a Type.
+func ParseType(s string) (Type, error) {
+	switch t := Type(s); t {
+	case Temperature, Vibration, Pressure, Voltage:
+		return t, nil
+	}
+	return "", fmt.Errorf("%w %q", ErrUnknownType, s)
+}
+
+// Limits of a reading's fields.
+const (
+	MaxEquipmentIDLen = 64
+	MaxUnitLen        = 16
+	MaxReadingIDLen   = 64
+)
+
+// EquipmentIDPattern is the shape of an equipment identifier.
+var EquipmentIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+
+// Errors returned by NewReading.
+var (
+	ErrNonFinite        = errors.New("value is not a finite number")
+	ErrBadEquipmentID   = errors.New("equipment id is malformed")
+	ErrBadReadingID     = errors.New("reading id is malformed")
+	ErrUnitTooLong      = errors.New("unit is too long")
+	ErrMissingTimestamp = errors.New("timestamp is missing")
+)
+
+// Reading is one value measured by one sensor of one piece of equipment.
+//
+// ID identifies the reading within its equipment: the same (EquipmentID, ID) is stored once.
+// Timestamp is when the machine measured it; ReceivedAt is when the service received it.
+type Reading struct {
+	ID          string
+	EquipmentID string
+	Type        Type
+	Value       float64
+	Unit        string
+	Timestamp   time.Time
+	ReceivedAt  time.Time
+}
+
+// Key names the sensor a reading belongs to.
+type Key struct {
+	EquipmentID string
+	Type        Type
+}
+
+// Key returns the sensor the reading came from.
+func (r Reading) Key() Key { return Key{EquipmentID: r.EquipmentID, Type: r.Type} }
+
+// NewReading builds a Reading and checks its invariants.
+func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts, receivedAt time.Time) (Reading, error) {
+	if len(equipmentID) == 0 || len(equipmentID) > MaxEquipmentIDLen || !EquipmentIDPattern.MatchString(equipmentID) {
+		return Reading{}, fmt.Errorf("%w: %q", ErrBadEquipmentID, equipmentID)
+	}
+	if len(id) == 0 || len(id) > MaxReadingIDLen {
+		return Reading{}, fmt.Errorf("%w: %q", ErrBadReadingID, id)
+	}
+	if _, err := ParseType(string(typ)); err != nil {
+		return Reading{}, err
+	}
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return Reading{}, ErrNonFinite
+	}
+	if len(unit) > MaxUnitLen {
+		return Reading{}, ErrUnitTooLong
+	}
+	if ts.IsZero() || receivedAt.IsZero() {
+		return Reading{}, ErrMissingTimestamp
+	}
+	return Reading{
+		ID: id, EquipmentID: equipmentID, Type: typ, Value: value, Unit: unit,
+		Timestamp: ts.UTC(), ReceivedAt: receivedAt.UTC(),
+	}, nil
+}
