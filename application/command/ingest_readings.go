@@ -3,6 +3,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,13 +67,15 @@ func (h *IngestReadingsHandler) Handle(ctx context.Context, cmd IngestReadings) 
 			ts = now
 		}
 		r, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.Value, in.Unit, ts, now)
+		future := ts.Sub(now) > MaxFutureSkew
 		if err != nil {
-			violations = append(violations, ports.Violation{Field: fmt.Sprintf("readings[%d]", i), Message: err.Error()})
-			continue
+			violations = append(violations, readingViolations(i, err)...)
 		}
-		if ts.Sub(now) > MaxFutureSkew {
+		if future {
 			violations = append(violations, ports.Violation{Field: fmt.Sprintf("readings[%d].timestamp", i),
 				Message: "must be at most 5 minutes in the future"})
+		}
+		if err != nil || future {
 			continue
 		}
 		ref := ports.ReadingRef{EquipmentID: r.EquipmentID, ReadingID: r.ID}
@@ -89,4 +92,39 @@ func (h *IngestReadingsHandler) Handle(ctx context.Context, cmd IngestReadings) 
 		return 0, fmt.Errorf("publish %d readings: %w", len(readings), err)
 	}
 	return len(cmd.Readings), nil
+}
+
+// readingFields names, by the contract's json names, the field each sensor.NewReading error
+// is about.
+var readingFields = []struct {
+	err   error
+	field string
+}{
+	{sensor.ErrBadEquipmentID, "equipmentId"},
+	{sensor.ErrUnknownType, "sensorType"},
+	{sensor.ErrNonFinite, "value"},
+	{sensor.ErrUnitTooLong, "unit"},
+	{sensor.ErrMissingTimestamp, "timestamp"},
+	{sensor.ErrBadReadingID, "readingId"},
+}
+
+// readingViolations turns the error of sensor.NewReading for readings[i] into one violation
+// per broken field.
+func readingViolations(i int, err error) []ports.Violation {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]ports.Violation, 0, len(errs))
+	for _, e := range errs {
+		field := fmt.Sprintf("readings[%d]", i)
+		for _, f := range readingFields {
+			if errors.Is(e, f.err) {
+				field += "." + f.field
+				break
+			}
+		}
+		out = append(out, ports.Violation{Field: field, Message: e.Error()})
+	}
+	return out
 }

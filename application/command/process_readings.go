@@ -95,11 +95,12 @@ func (h *ProcessReadingsHandler) unstored(ctx context.Context, rs []sensor.Readi
 		return nil, fmt.Errorf("look up stored readings: %w", err)
 	}
 	fresh := make([]sensor.Reading, 0, len(rs))
+	taken := make(map[ports.ReadingRef]bool, len(rs)) // the repository's map may be nil
 	for i, r := range rs {
-		if stored[refs[i]] {
+		if stored[refs[i]] || taken[refs[i]] {
 			continue
 		}
-		stored[refs[i]] = true
+		taken[refs[i]] = true
 		fresh = append(fresh, r)
 	}
 	return fresh, nil

@@ -33,11 +33,31 @@ func (h *UpsertEquipmentHandler) Handle(ctx context.Context, cmd UpsertEquipment
 			Field: "id", Message: "must be 1-64 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"}}}
 	}
 	if err := cmd.Metadata.Validate(); err != nil {
-		return equipment.Equipment{}, &ports.ValidationError{Violations: []ports.Violation{{Field: "body", Message: err.Error()}}}
+		return equipment.Equipment{}, &ports.ValidationError{Violations: metadataViolations(cmd.Metadata)}
 	}
 	e, err := h.repo.UpsertMetadata(ctx, cmd.ID, cmd.Metadata, h.clock.Now().UTC())
 	if err != nil {
 		return equipment.Equipment{}, fmt.Errorf("upsert equipment %s: %w", cmd.ID, err)
 	}
 	return e, nil
+}
+
+// metadataViolations names, by the contract's json names, each metadata field that breaks
+// the rules of equipment.Metadata.
+func metadataViolations(m equipment.Metadata) []ports.Violation {
+	fields := []struct {
+		name string
+		only equipment.Metadata
+	}{
+		{"name", equipment.Metadata{Name: m.Name}},
+		{"line", equipment.Metadata{Line: m.Line}},
+		{"location", equipment.Metadata{Location: m.Location}},
+	}
+	var out []ports.Violation
+	for _, f := range fields {
+		if err := f.only.Validate(); err != nil {
+			out = append(out, ports.Violation{Field: f.name, Message: err.Error()})
+		}
+	}
+	return out
 }

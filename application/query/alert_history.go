@@ -8,7 +8,11 @@ import (
 	"github.com/production-line-monitor/plm/ports"
 )
 
-// AlertHistory asks for one page of anomalies. Page counts from 1.
+// DefaultPageSize is the page size of the contract when none is asked for.
+const DefaultPageSize = 50
+
+// AlertHistory asks for one page of anomalies. Page counts from 1; a Page or PageSize below 1
+// takes the contract's default (1, DefaultPageSize).
 type AlertHistory struct {
 	Filter   ports.AnomalyQuery // Offset and Limit are set from Page and PageSize
 	Page     int
@@ -36,6 +40,12 @@ func NewAlertHistoryHandler(a ports.AnomalyRepository) *AlertHistoryHandler {
 
 // Handle returns the page asked for; a page past the end is empty.
 func (h *AlertHistoryHandler) Handle(ctx context.Context, q AlertHistory) (AlertPage, error) {
+	if q.Page < 1 {
+		q.Page = 1
+	}
+	if q.PageSize < 1 {
+		q.PageSize = DefaultPageSize
+	}
 	f := q.Filter
 	f.Offset = (q.Page - 1) * q.PageSize
 	f.Limit = q.PageSize

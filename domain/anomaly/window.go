@@ -12,7 +12,10 @@ const MaxZScore = 1e6
 //
 // The sums are kept relative to a shift (a value of the window) to limit cancellation, and
 // are recomputed exactly from the buffer once per capacity pushes, so rounding error cannot
-// build up over a long series. The zero Window is not usable: call NewWindow.
+// build up over a long series. A value far from the others (a spike, a step of the signal)
+// leaves a rounding residue in the sums when it is evicted; while that residue could matter,
+// Score computes the statistics exactly from the buffer instead. The zero Window is not
+// usable: call NewWindow.
 type Window struct {
 	buf     []float64
 	head    int // index of the oldest value
@@ -20,8 +23,16 @@ type Window struct {
 	shift   float64
 	sum     float64 // Σ(x - shift)
 	sumSq   float64 // Σ(x - shift)²
+	peak    float64 // the largest (x - shift)² summed since the last exact recomputation
 	pending int     // pushes since the last exact recomputation
 }
+
+// sumsTrust bounds the rounding error Score accepts from the running sums. Each update since
+// the last exact recomputation may add an error of about ε·n·peak to Σ(x - shift)²; Score
+// trusts the sums only while Σ(x - mean)² is at least sumsTrust·n·peak per update, so that
+// their relative error stays below ε/sumsTrust ≈ 2e-10, and otherwise recomputes from the
+// buffer.
+const sumsTrust = 1e-6
 
 // NewWindow returns an empty window holding at most capacity values (capacity ≥ 2).
 func NewWindow(capacity int) *Window {
@@ -55,6 +66,7 @@ func (w *Window) Push(x float64) {
 	}
 	w.sum += d
 	w.sumSq += d * d
+	w.peak = max(w.peak, d*d)
 	w.pending++
 	if w.pending >= len(w.buf) || isNonFinite(w.sum) || isNonFinite(w.sumSq) {
 		w.recompute()
@@ -74,17 +86,18 @@ func (w *Window) Values() []float64 {
 func (w *Window) recompute() {
 	w.pending = 0
 	if w.n == 0 {
-		w.sum, w.sumSq = 0, 0
+		w.sum, w.sumSq, w.peak = 0, 0, 0
 		return
 	}
 	w.shift = w.buf[w.head]
-	var s, sq float64
+	var s, sq, peak float64
 	for i := range w.n {
 		d := w.buf[(w.head+i)%len(w.buf)] - w.shift
 		s += d
 		sq += d * d
+		peak = max(peak, d*d)
 	}
-	w.sum, w.sumSq = s, sq
+	w.sum, w.sumSq, w.peak = s, sq, peak
 }
 
 // Score returns x's z-score against the window's values, with the window's mean and sample
@@ -97,15 +110,46 @@ func (w *Window) Score(x float64) (z, mean, stdDev float64) {
 		return 0, 0, 0
 	}
 	n := float64(w.n)
+	m2 := w.sumSq - w.sum*w.sum/n       // Σ(x - mean)²
+	updates := float64(2*w.pending + 2) // additions and evictions since the last recomputation
+	if isNonFinite(m2) || m2 < sumsTrust*n*updates*w.peak {
+		return w.exactScore(x)
+	}
 	mean = w.shift + w.sum/n
-	variance := 0.0
 	if w.n > 1 {
-		variance = (w.sumSq - w.sum*w.sum/n) / (n - 1)
+		stdDev = math.Sqrt(m2 / (n - 1))
 	}
-	if variance < 0 {
-		variance = 0
+	if isNonFinite(mean) || isNonFinite(stdDev) {
+		return w.scaledScore(x)
 	}
-	stdDev = math.Sqrt(variance)
+	z, ok := zOf(x-mean, stdDev)
+	if !ok {
+		return w.scaledScore(x)
+	}
+	return z, mean, stdDev
+}
+
+// exactScore computes the statistics in two passes over the buffer, shifted by its oldest
+// value, for when the running sums cannot be trusted. A flat window gets its value as the
+// mean and a standard deviation of exactly zero.
+func (w *Window) exactScore(x float64) (z, mean, stdDev float64) {
+	n := float64(w.n)
+	shift := w.buf[w.head]
+	var s float64
+	for i := range w.n {
+		s += w.buf[(w.head+i)%len(w.buf)] - shift
+	}
+	mean = shift + s/n
+	var ss, c float64
+	for i := range w.n {
+		d := w.buf[(w.head+i)%len(w.buf)] - mean
+		ss += d * d
+		c += d
+	}
+	ss -= c * c / n
+	if w.n > 1 && ss > 0 {
+		stdDev = math.Sqrt(ss / (n - 1))
+	}
 	if isNonFinite(mean) || isNonFinite(stdDev) {
 		return w.scaledScore(x)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Type is the kind of quantity a sensor measures. Its value is the wire and storage form.
@@ -77,25 +78,31 @@ type Key struct {
 // Key returns the sensor the reading came from.
 func (r Reading) Key() Key { return Key{EquipmentID: r.EquipmentID, Type: r.Type} }
 
-// NewReading builds a Reading and checks its invariants.
+// NewReading builds a Reading and checks its invariants. When several are broken, the error
+// joins one error per broken invariant, each matching its Err… with errors.Is. Lengths of the
+// reading id and the unit count characters, as the contract states them.
 func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts, receivedAt time.Time) (Reading, error) {
+	var errs []error
 	if len(equipmentID) == 0 || len(equipmentID) > MaxEquipmentIDLen || !EquipmentIDPattern.MatchString(equipmentID) {
-		return Reading{}, fmt.Errorf("%w: %q", ErrBadEquipmentID, equipmentID)
+		errs = append(errs, fmt.Errorf("%w: %q", ErrBadEquipmentID, equipmentID))
 	}
-	if len(id) == 0 || len(id) > MaxReadingIDLen {
-		return Reading{}, fmt.Errorf("%w: %q", ErrBadReadingID, id)
+	if len(id) == 0 || utf8.RuneCountInString(id) > MaxReadingIDLen {
+		errs = append(errs, fmt.Errorf("%w: %q", ErrBadReadingID, id))
 	}
 	if _, err := ParseType(string(typ)); err != nil {
-		return Reading{}, err
+		errs = append(errs, err)
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return Reading{}, ErrNonFinite
+		errs = append(errs, ErrNonFinite)
 	}
-	if len(unit) > MaxUnitLen {
-		return Reading{}, ErrUnitTooLong
+	if utf8.RuneCountInString(unit) > MaxUnitLen {
+		errs = append(errs, ErrUnitTooLong)
 	}
 	if ts.IsZero() || receivedAt.IsZero() {
-		return Reading{}, ErrMissingTimestamp
+		errs = append(errs, ErrMissingTimestamp)
+	}
+	if len(errs) > 0 {
+		return Reading{}, errors.Join(errs...)
 	}
 	return Reading{
 		ID: id, EquipmentID: equipmentID, Type: typ, Value: value, Unit: unit,
