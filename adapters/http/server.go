@@ -1,0 +1,243 @@
+// Package http serves the service's HTTP API with Fiber: the sensor webhook, the equipment,
+// history and metrics queries, and the operational endpoints, all described by the embedded
+// OpenAPI document (openapi.yaml).
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/fx"
+
+	"github.com/production-line-monitor/plm/application"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// Defaults taken by the zero fields of Config.
+const (
+	DefaultBodyLimit    = 1 << 20 // 1 MiB
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultIdleTimeout  = 60 * time.Second
+)
+
+// Config sets how the server listens and whom it lets in.
+type Config struct {
+	// Addr is the TCP address to listen on, e.g. ":8080" (":0" picks a free port).
+	Addr string
+	// APIKeys are the keys callers may present; at least one, none empty.
+	APIKeys []string
+	// BodyLimit is the largest request body accepted, in bytes (default 1 MiB).
+	BodyLimit int
+	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's phases (defaults 10 s,
+	// 10 s and 60 s).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// Validate names every bad field.
+func (c Config) Validate() error {
+	return validation.ValidateStruct(&c,
+		validation.Field(&c.Addr, validation.Required),
+		validation.Field(&c.APIKeys, validation.Required, validation.Each(validation.Required,
+			validation.Match(noSpace).Error("must not contain white space"))),
+		validation.Field(&c.BodyLimit, validation.Min(0)),
+		validation.Field(&c.ReadTimeout, validation.Min(time.Duration(0))),
+		validation.Field(&c.WriteTimeout, validation.Min(time.Duration(0))),
+		validation.Field(&c.IdleTimeout, validation.Min(time.Duration(0))),
+	)
+}
+
+var noSpace = regexp.MustCompile(`^\S+$`)
+
+func (c Config) withDefaults() Config {
+	if c.BodyLimit == 0 {
+		c.BodyLimit = DefaultBodyLimit
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	return c
+}
+
+// Deps is what the server needs.
+type Deps struct {
+	fx.In
+
+	Config   Config
+	App      application.Application
+	Clock    ports.Clock
+	Limiter  ports.RateLimiter
+	Pingers  []ports.Pinger `group:"pingers"`
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// Server is the HTTP face of the service.
+type Server struct {
+	cfg     Config
+	app     *fiber.App
+	log     *slog.Logger
+	keys    [][sha256.Size]byte
+	limiter ports.RateLimiter
+	metrics *httpMetrics
+	routes  map[routeKey]bool // the routes that answer requests, middleware left out
+
+	draining atomic.Bool
+
+	mu     sync.Mutex
+	ln     net.Listener
+	served chan struct{} // closed when the listener loop has returned
+}
+
+// NewServer builds the server and its routes; it does not listen yet.
+func NewServer(d Deps) (*Server, error) {
+	if err := d.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("http config: %w", err)
+	}
+	if d.Clock == nil || d.Limiter == nil || d.Registry == nil || d.Logger == nil {
+		return nil, errors.New("new http server: clock, limiter, registry and logger are required")
+	}
+	cfg := d.Config.withDefaults()
+	metrics, err := newHTTPMetrics(d.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     d.Logger.With("component", "http"),
+		limiter: d.Limiter,
+		metrics: metrics,
+	}
+	for _, k := range cfg.APIKeys {
+		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
+	s.app = fiber.New(fiber.Config{
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		CaseSensitive:         true,
+		StrictRouting:         true,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+	})
+	s.app.Server().Handler = s.rejectUnknownMethods(s.app.Server().Handler)
+
+	h := &handlers{app: d.App, clock: d.Clock}
+	ops := &operations{pingers: d.Pingers, draining: &s.draining, log: s.log}
+
+	s.app.Use(s.observe)
+	// Routes open to everyone come before the key check.
+	s.app.Get("/healthz", ops.healthz)
+	s.app.Get("/readyz", ops.readyz)
+	s.app.Get("/openapi.yaml", ops.openapi)
+	// Everything below, unknown routes included, needs a key.
+	s.app.Use(s.authenticate, s.rateLimit)
+	s.app.Post("/webhook/sensor-data", requireJSON, h.ingestReadings)
+	s.app.Get("/equipment", h.listEquipment)
+	s.app.Get("/equipment/:id", h.getEquipment)
+	s.app.Put("/equipment/:id", requireJSON, h.putEquipment)
+	s.app.Get("/equipment/:id/status", h.equipmentStatus)
+	s.app.Get("/equipment/:id/sensor-history", h.sensorHistory)
+	s.app.Get("/alerts/history", h.alertHistory)
+	s.app.Get("/metrics/production", h.productionMetrics)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+
+	s.routes = make(map[routeKey]bool)
+	for _, r := range s.app.GetRoutes(true) {
+		s.routes[routeKey{r.Method, r.Path}] = true
+	}
+	return s, nil
+}
+
+// App returns the Fiber application, for app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	served := make(chan struct{})
+	s.mu.Lock()
+	s.ln, s.served = ln, served
+	s.mu.Unlock()
+	go func() {
+		defer close(served)
+		if err := s.app.Listener(ln); err != nil && !s.draining.Load() {
+			s.log.Error("http server stopped serving", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on once started (the configured one before).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop marks the server draining (readiness answers 503 from now on), stops accepting
+// connections and waits, until ctx ends, for the requests in flight to finish.
+func (s *Server) Stop(ctx context.Context) error {
+	s.draining.Store(true)
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	s.mu.Lock()
+	served := s.served
+	s.mu.Unlock()
+	if served == nil {
+		return nil
+	}
+	select {
+	case <-served:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shut down http server: %w", ctx.Err())
+	}
+}
+
+// rejectUnknownMethods answers requests with a method Fiber does not route (which it would
+// otherwise answer in plain text) through the error handler, as 405.
+func (s *Server) rejectUnknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(rc *fasthttp.RequestCtx) {
+		if methodLabel(string(rc.Method())) != methodOther {
+			next(rc)
+			return
+		}
+		c := s.app.AcquireCtx(rc)
+		defer s.app.ReleaseCtx(c)
+		if err := s.handleError(c, fiber.ErrMethodNotAllowed); err != nil {
+			rc.SetStatusCode(fiber.StatusMethodNotAllowed)
+		}
+	}
+}
+
+// Module provides the *Server; bootstrap ties Start and Stop to the lifecycle.
+var Module = fx.Module("http", fx.Provide(NewServer))

@@ -1,0 +1,374 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	validation "github.com/go-ozzo/ozzo-validation/v4"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/production-line-monitor/plm/application/command"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// rawReading holds a reading's fields as they were sent, so that each is decoded on its own
+// and a field of the wrong JSON type is reported by name. Unknown fields are ignored.
+type rawReading struct {
+	EquipmentID json.RawMessage `json:"equipmentId"`
+	SensorType  json.RawMessage `json:"sensorType"`
+	Value       json.RawMessage `json:"value"`
+	Unit        json.RawMessage `json:"unit"`
+	Timestamp   json.RawMessage `json:"timestamp"`
+	ReadingID   json.RawMessage `json:"readingId"`
+}
+
+func (r rawReading) empty() bool {
+	return r.EquipmentID == nil && r.SensorType == nil && r.Value == nil &&
+		r.Unit == nil && r.Timestamp == nil && r.ReadingID == nil
+}
+
+// webhookBody is either one reading (its fields at the top level) or a batch.
+type webhookBody struct {
+	Readings json.RawMessage `json:"readings"`
+	rawReading
+}
+
+// readingRequest is one reading with its fields of the right JSON types, to be validated.
+// Absent and null fields are zero; Value and Timestamp are nil when absent.
+type readingRequest struct {
+	EquipmentID string   `json:"equipmentId"`
+	SensorType  string   `json:"sensorType"`
+	Value       *float64 `json:"value"`
+	Unit        string   `json:"unit"`
+	Timestamp   *string  `json:"timestamp"`
+	ReadingID   string   `json:"readingId"`
+
+	now time.Time // the time of receipt, which bounds Timestamp
+}
+
+const msgSensorTypes = "must be one of temperature, vibration, pressure, voltage"
+
+var sensorTypeNames = func() []any {
+	out := make([]any, len(sensor.Types))
+	for i, t := range sensor.Types {
+		out[i] = string(t)
+	}
+	return out
+}()
+
+var (
+	ruleRequired  = validation.Required.Error("is required")
+	ruleNotNil    = validation.NotNil.Error("is required")
+	ruleIDLength  = validation.Length(1, sensor.MaxEquipmentIDLen).Error(fmt.Sprintf("must be 1 to %d characters long", sensor.MaxEquipmentIDLen))
+	ruleIDPattern = validation.Match(sensor.EquipmentIDPattern).Error("must start with a letter or digit and hold only letters, digits, '.', '_', ':' or '-'")
+	ruleSensor    = validation.In(sensorTypeNames...).Error(msgSensorTypes)
+	ruleUnit      = validation.Length(0, sensor.MaxUnitLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxUnitLen))
+	ruleReadingID = validation.Length(0, sensor.MaxReadingIDLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxReadingIDLen))
+	ruleFinite    = validation.By(func(v any) error {
+		if f, ok := v.(*float64); ok && f != nil && (math.IsInf(*f, 0) || math.IsNaN(*f)) {
+			return errors.New("must be a finite number")
+		}
+		return nil
+	})
+)
+
+// Validate checks the reading against the contract's rules.
+func (r readingRequest) Validate() error {
+	return validation.ValidateStruct(&r,
+		validation.Field(&r.EquipmentID, ruleRequired, ruleIDLength, ruleIDPattern),
+		validation.Field(&r.SensorType, ruleRequired, ruleSensor),
+		validation.Field(&r.Value, ruleNotNil, ruleFinite),
+		validation.Field(&r.Unit, ruleUnit),
+		validation.Field(&r.Timestamp, validation.By(r.checkTimestamp)),
+		validation.Field(&r.ReadingID, ruleReadingID),
+	)
+}
+
+func (r readingRequest) checkTimestamp(any) error {
+	if r.Timestamp == nil {
+		return nil
+	}
+	ts, err := parseTime(*r.Timestamp)
+	switch {
+	case err != nil:
+		return err
+	case ts.IsZero():
+		return errors.New("must be later than 0001-01-01T00:00:00Z")
+	case ts.Sub(r.now) > command.MaxFutureSkew:
+		return errTooFarAhead
+	}
+	return nil
+}
+
+var errTooFarAhead = fmt.Errorf("must be at most %d minutes in the future", command.MaxFutureSkew/time.Minute)
+
+// input turns a valid request into the use case's input.
+func (r readingRequest) input() command.ReadingInput {
+	in := command.ReadingInput{
+		ReadingID:   r.ReadingID,
+		EquipmentID: r.EquipmentID,
+		SensorType:  sensor.Type(r.SensorType),
+		Value:       *r.Value,
+		Unit:        r.Unit,
+	}
+	if r.Timestamp != nil {
+		in.Timestamp, _ = parseTime(*r.Timestamp) // checked by Validate
+	}
+	return in
+}
+
+// ingestReadings is POST /webhook/sensor-data.
+func (h *handlers) ingestReadings(c *fiber.Ctx) error {
+	inputs, single, err := decodeReadings(c.Request().Body(), h.clock.Now())
+	if err != nil {
+		return err
+	}
+	n, err := h.app.Commands.IngestReadings.Handle(c.UserContext(), command.IngestReadings{Readings: inputs})
+	if err != nil {
+		var ve *ports.ValidationError
+		if single && errors.As(err, &ve) {
+			for i := range ve.Violations {
+				ve.Violations[i].Field = singleField(ve.Violations[i].Field)
+			}
+		}
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(acceptedResponse{Accepted: n}, mimeJSON)
+}
+
+type acceptedResponse struct {
+	Accepted int `json:"accepted"`
+}
+
+// singleField names a field of the only reading of a request as the caller sent it.
+func singleField(f string) string {
+	const first = "readings[0]"
+	if rest, ok := strings.CutPrefix(f, first); ok {
+		if rest == "" {
+			return "body"
+		}
+		return strings.TrimPrefix(rest, ".")
+	}
+	return f
+}
+
+// decodeReadings parses a webhook body: one reading, or {"readings": [...]}. single says
+// which. Errors are *apiError (malformed_json) or *ports.ValidationError naming every field
+// that breaks a rule, of every reading.
+func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, single bool, err error) {
+	var env webhookBody
+	if err := decodeObject(body, &env); err != nil {
+		return nil, false, err
+	}
+	var (
+		raws   []rawReading
+		prefix func(i int) string
+	)
+	switch {
+	case env.Readings == nil:
+		single = true
+		raws = []rawReading{env.rawReading}
+		prefix = func(int) string { return "" }
+	case !env.rawReading.empty():
+		return nil, false, malformedJSON(`a body is either one reading or {"readings": [...]}, not both`)
+	default:
+		if raws, err = decodeBatch(env.Readings); err != nil {
+			return nil, false, err
+		}
+		prefix = func(i int) string { return "readings[" + strconv.Itoa(i) + "]." }
+	}
+
+	reqs := make([]readingRequest, len(raws))
+	var typeErrs []detail
+	for i, raw := range raws {
+		reqs[i], typeErrs = raw.decode(prefix(i), typeErrs)
+		reqs[i].now = now
+	}
+	if len(typeErrs) > 0 {
+		return nil, single, malformedJSON(fieldCount(len(typeErrs))+" of the wrong JSON type", typeErrs...)
+	}
+
+	var violations []ports.Violation
+	for i := range reqs {
+		if violations, err = appendViolations(violations, prefix(i), reqs[i].Validate()); err != nil {
+			return nil, single, fmt.Errorf("validate reading %d: %w", i, err)
+		}
+	}
+	if len(violations) > 0 {
+		return nil, single, &ports.ValidationError{Violations: violations}
+	}
+	inputs = make([]command.ReadingInput, len(reqs))
+	for i := range reqs {
+		inputs[i] = reqs[i].input()
+	}
+	return inputs, single, nil
+}
+
+func fieldCount(n int) string {
+	if n == 1 {
+		return "1 field is"
+	}
+	return strconv.Itoa(n) + " fields are"
+}
+
+// decodeBatch splits the readings array, checking its size before decoding any reading.
+func decodeBatch(raw json.RawMessage) ([]rawReading, error) {
+	if bytes.Equal(raw, []byte("null")) {
+		return nil, batchSizeError()
+	}
+	var items []json.RawMessage
+	if raw[0] != '[' || json.Unmarshal(raw, &items) != nil {
+		return nil, malformedJSON("readings must be an array", detail{Field: "readings", Message: "must be an array"})
+	}
+	if len(items) == 0 || len(items) > command.MaxBatch {
+		return nil, batchSizeError()
+	}
+	raws := make([]rawReading, len(items))
+	var notObjects []detail
+	for i, item := range items {
+		if item[0] != '{' {
+			notObjects = append(notObjects, detail{Field: fmt.Sprintf("readings[%d]", i), Message: "must be an object"})
+			continue
+		}
+		if err := json.Unmarshal(item, &raws[i]); err != nil {
+			return nil, fmt.Errorf("decode reading %d: %w", i, err) // cannot happen: the item is a valid object
+		}
+	}
+	if len(notObjects) > 0 {
+		return nil, malformedJSON("every reading must be an object", notObjects...)
+	}
+	return raws, nil
+}
+
+func batchSizeError() error {
+	return &ports.ValidationError{Violations: []ports.Violation{{
+		Field: "readings", Message: fmt.Sprintf("must hold 1 to %d readings", command.MaxBatch)}}}
+}
+
+// decode converts the fields to their Go types, appending a detail for each field of the
+// wrong JSON type to typeErrs.
+func (r rawReading) decode(prefix string, typeErrs []detail) (readingRequest, []detail) {
+	var out readingRequest
+	str := func(name string, raw json.RawMessage, dst *string) {
+		if s, ok := decodeString(raw); ok {
+			*dst = s
+		} else {
+			typeErrs = append(typeErrs, detail{Field: prefix + name, Message: "must be a string"})
+		}
+	}
+	str("equipmentId", r.EquipmentID, &out.EquipmentID)
+	str("sensorType", r.SensorType, &out.SensorType)
+	str("unit", r.Unit, &out.Unit)
+	str("readingId", r.ReadingID, &out.ReadingID)
+	if !isNull(r.Timestamp) {
+		var ts string
+		str("timestamp", r.Timestamp, &ts)
+		out.Timestamp = &ts
+	}
+	if !isNull(r.Value) {
+		v, ok := decodeNumber(r.Value)
+		if ok {
+			out.Value = &v
+		} else {
+			typeErrs = append(typeErrs, detail{Field: prefix + "value", Message: "must be a number"})
+		}
+	}
+	return out, typeErrs
+}
+
+func isNull(raw json.RawMessage) bool {
+	return raw == nil || bytes.Equal(raw, []byte("null"))
+}
+
+// decodeString decodes a JSON string; absent and null are "". ok is false for another type.
+func decodeString(raw json.RawMessage) (s string, ok bool) {
+	switch {
+	case isNull(raw):
+		return "", true
+	case raw[0] != '"':
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true // nothing to unescape
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// decodeNumber decodes a JSON number. A number beyond float64's range decodes to ±Inf, for
+// validation to refuse as not finite; ok is false for another JSON type.
+func decodeNumber(raw json.RawMessage) (float64, bool) {
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	return v, true
+}
+
+// decodeObject unmarshals a body that must be one JSON object (and nothing after it).
+func decodeObject(body []byte, dst any) error {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return malformedJSON("the body is empty; it must be a JSON object")
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return malformedJSON("the body is not valid JSON",
+				detail{Field: "body", Message: fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)})
+		}
+		return malformedJSON("the body must be a JSON object")
+	}
+	if body[0] != '{' {
+		return malformedJSON("the body must be a JSON object")
+	}
+	return nil
+}
+
+// appendViolations flattens ozzo's (possibly nested) errors into violations named by prefix
+// and json names, sorted by name. Any other error is returned as is.
+func appendViolations(out []ports.Violation, prefix string, err error) ([]ports.Violation, error) {
+	if err == nil {
+		return out, nil
+	}
+	var errs validation.Errors
+	if !errors.As(err, &errs) {
+		return out, err
+	}
+	names := make([]string, 0, len(errs))
+	for name := range errs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		e := errs[name]
+		var nested validation.Errors
+		if errors.As(e, &nested) {
+			if out, err = appendViolations(out, prefix+name+".", nested); err != nil {
+				return out, err
+			}
+			continue
+		}
+		var internal validation.InternalError
+		if errors.As(e, &internal) {
+			return out, e
+		}
+		out = append(out, ports.Violation{Field: prefix + name, Message: e.Error()})
+	}
+	return out, nil
+}
