@@ -1,0 +1,152 @@
+package watermill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// Embedded is the in-process pipeline: a Watermill GoChannel between the webhook and the
+// processing handler.
+//
+// Publishing blocks until the handler has stored the readings (or given up), and reports
+// the outcome: in this mode a 202 means the readings are stored. The GoChannel delivers one
+// message at a time, in the order published, so readings are judged in arrival order.
+type Embedded struct {
+	pubsub  *gochannel.GoChannel
+	router  *message.Router
+	log     *slog.Logger
+	stopped chan struct{}
+
+	mu      sync.Mutex
+	running bool
+}
+
+var (
+	_ ports.ReadingsPublisher = (*Embedded)(nil)
+	_ ports.Pinger            = (*Embedded)(nil)
+)
+
+// NewEmbedded wires the GoChannel, the router and the processor.
+func NewEmbedded(p *Processor, log *slog.Logger) (*Embedded, error) {
+	wlog := watermill.NewSlogLogger(log.With("component", "watermill"))
+	ps := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, wlog)
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("new router: %w", err)
+	}
+	r.AddMiddleware(reportOutcome, retry(log).Middleware, middleware.Recoverer)
+	r.AddConsumerHandler(HandlerProcessReadings, TopicReadingsReceived, ps, p.Handle)
+	return &Embedded{pubsub: ps, router: r, log: log, stopped: make(chan struct{})}, nil
+}
+
+// Start runs the router and returns once it is consuming.
+func (e *Embedded) Start(ctx context.Context) error {
+	go func() {
+		defer close(e.stopped)
+		if err := e.router.Run(context.Background()); err != nil {
+			e.log.Error("router stopped", "error", err)
+		}
+	}()
+	select {
+	case <-e.router.Running():
+	case <-e.stopped:
+		return errors.New("router stopped at start")
+	case <-ctx.Done():
+		return fmt.Errorf("start router: %w", ctx.Err())
+	}
+	e.mu.Lock()
+	e.running = true
+	e.mu.Unlock()
+	return nil
+}
+
+// Stop lets the handler finish the message it holds, then closes the channel. Call it after
+// the webhook has stopped accepting.
+func (e *Embedded) Stop(context.Context) error {
+	e.mu.Lock()
+	e.running = false
+	e.mu.Unlock()
+	err := e.router.Close()
+	return errors.Join(err, e.pubsub.Close())
+}
+
+// Name is "queue".
+func (e *Embedded) Name() string { return "queue" }
+
+// Ping reports ErrUnavailable unless the router is consuming.
+func (e *Embedded) Ping(context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.running {
+		return fmt.Errorf("in-process queue is not running: %w", ports.ErrUnavailable)
+	}
+	return nil
+}
+
+// PublishReadings implements ports.ReadingsPublisher: it returns once the readings are
+// stored, or with an error wrapping ports.ErrUnavailable when they could not be.
+func (e *Embedded) PublishReadings(ctx context.Context, ev ports.ReadingsReceived) error {
+	msg, err := Marshal(watermill.NewUUID(), ev)
+	if err != nil {
+		return err
+	}
+	out := &outcome{}
+	// The handler must not be cut short by the caller going away: it works on.
+	msg.SetContext(context.WithValue(context.WithoutCancel(ctx), outcomeKey{}, out))
+	if err := e.pubsub.Publish(TopicReadingsReceived, msg); err != nil {
+		return fmt.Errorf("publish: %w: %w", ports.ErrUnavailable, err)
+	}
+	done, herr := out.get()
+	switch {
+	case !done:
+		return fmt.Errorf("publish: %w: the in-process queue is not consuming", ports.ErrUnavailable)
+	case herr != nil:
+		return fmt.Errorf("process readings: %w: %w", ports.ErrUnavailable, herr)
+	}
+	return nil
+}
+
+type outcomeKey struct{}
+
+// outcome carries the handler's final result back to the publisher of the message.
+type outcome struct {
+	mu   sync.Mutex
+	done bool
+	err  error
+}
+
+func (o *outcome) set(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.done, o.err = true, err
+}
+
+func (o *outcome) get() (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.done, o.err
+}
+
+// reportOutcome hands the final result of the handler (after its retries) to a waiting
+// publisher and acknowledges the message: the publisher answers for it.
+func reportOutcome(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		msgs, err := h(msg)
+		if o, ok := msg.Context().Value(outcomeKey{}).(*outcome); ok {
+			o.set(err)
+			return msgs, nil
+		}
+		return msgs, err
+	}
+}

@@ -1,0 +1,96 @@
+package watermill
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/production-line-monitor/plm/application/command"
+)
+
+// HandlerProcessReadings names the processing handler. It names the consumer group in
+// production: renaming it would re-consume every queued message.
+const HandlerProcessReadings = "process_readings"
+
+// errUndecodable marks a message that no retry can fix.
+var errUndecodable = errors.New("undecodable message")
+
+// Processor is the Watermill handler that feeds queued readings to the processing use case.
+type Processor struct {
+	handler *command.ProcessReadingsHandler
+	log     *slog.Logger
+
+	processed  prometheus.Counter
+	duplicates prometheus.Counter
+	anomalies  *prometheus.CounterVec
+	latency    prometheus.Histogram
+	now        func() time.Time
+}
+
+// NewProcessor builds the handler and registers its metrics on reg.
+func NewProcessor(h *command.ProcessReadingsHandler, reg prometheus.Registerer, log *slog.Logger) (*Processor, error) {
+	p := &Processor{
+		handler: h,
+		log:     log.With("component", "processor"),
+		now:     time.Now,
+		processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "plm_readings_processed_total", Help: "Readings judged and stored."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "plm_readings_duplicate_total", Help: "Readings skipped because they were already stored."}),
+		anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plm_anomalies_total", Help: "Anomalies detected, by severity."}, []string{"severity"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "plm_detection_latency_seconds",
+			Help:    "Time from the receipt of a reading to its storage with a verdict.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	}
+	for _, c := range []prometheus.Collector{p.processed, p.duplicates, p.anomalies, p.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Handle processes one message; an error leaves the message for redelivery.
+func (p *Processor) Handle(msg *message.Message) error {
+	e, err := Unmarshal(msg)
+	if err != nil {
+		return errors.Join(errUndecodable, err)
+	}
+	res, err := p.handler.Handle(msg.Context(), e)
+	if err != nil {
+		p.log.Warn("process readings", "message_id", msg.UUID, "readings", len(e.Readings), "error", err)
+		return err
+	}
+	p.processed.Add(float64(res.Stored))
+	p.duplicates.Add(float64(res.Skipped))
+	for _, a := range res.Anomalies {
+		p.anomalies.WithLabelValues(string(a.Severity)).Inc()
+	}
+	if len(e.Readings) > 0 {
+		p.latency.Observe(p.now().Sub(e.Readings[0].ReceivedAt).Seconds())
+	}
+	return nil
+}
+
+// retry is the retry policy of the processing handler: a few quick attempts with backoff,
+// none for a message that cannot be decoded.
+func retry(log *slog.Logger) middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      3,
+		InitialInterval: 50 * time.Millisecond,
+		MaxInterval:     time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(p middleware.RetryParams) bool {
+			return !errors.Is(p.Err, errUndecodable)
+		},
+		OnRetryHook: func(n int, delay time.Duration) {
+			log.Debug("retry processing", "attempt", n, "delay", delay)
+		},
+	}
+}

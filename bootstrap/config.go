@@ -1,0 +1,231 @@
+// Package bootstrap reads the configuration and composes the adapters into the service.
+package bootstrap
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/equipment"
+)
+
+// Config is the whole configuration, read from PLM_* environment variables.
+type Config struct {
+	Addr            string
+	DataDir         string
+	APIKeys         []string
+	LogLevel        slog.Level
+	LogFormat       string // "text" or "json"
+	Detector        anomaly.Config
+	Rules           equipment.Rules
+	MaxBodyBytes    int
+	RateLimit       RateLimit
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// RateLimit is how many requests one API key may make per period; Limit 0 means no limit.
+type RateLimit struct {
+	Limit int
+	Per   time.Duration
+}
+
+// Variable documents one configuration variable.
+type Variable struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Variables lists every variable the service reads, with its default. The README and
+// .env.example list the same.
+var Variables = []Variable{
+	{"PLM_ADDR", ":8080", "address the HTTP server listens on"},
+	{"PLM_DATA_DIR", "./data", "where the embedded database and the generated API key are kept"},
+	{"PLM_API_KEYS", "", "comma-separated API keys; empty: a key is generated once and kept in PLM_DATA_DIR/api-key"},
+	{"PLM_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"PLM_LOG_FORMAT", "text", "text or json"},
+	{"PLM_WINDOW_SIZE", "100", "readings in each sensor's rolling window"},
+	{"PLM_MIN_SAMPLES", "30", "readings a window needs before any verdict"},
+	{"PLM_SEVERITY_LOW", "3", "|z| from which a reading is a LOW anomaly"},
+	{"PLM_SEVERITY_MEDIUM", "4", "|z| from which an anomaly is MEDIUM"},
+	{"PLM_SEVERITY_CRITICAL", "5", "|z| from which an anomaly is CRITICAL"},
+	{"PLM_OFFLINE_AFTER", "30s", "silence after which equipment is OFFLINE"},
+	{"PLM_ANOMALY_WINDOW", "60s", "how long after an anomaly equipment stays ANOMALY"},
+	{"PLM_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
+	{"PLM_RATE_LIMIT", "off", "requests per API key, as N/s, N/m or N/h; off for none"},
+	{"PLM_READ_TIMEOUT", "10s", "time allowed to read a request"},
+	{"PLM_WRITE_TIMEOUT", "10s", "time allowed to write a response"},
+	{"PLM_IDLE_TIMEOUT", "60s", "how long an idle keep-alive connection stays open"},
+	{"PLM_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take"},
+}
+
+// ErrInvalidConfig wraps every configuration error.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// LoadConfig reads the configuration through getenv (os.Getenv in production). It reports
+// every bad variable at once, one line each.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	l := loader{getenv: getenv}
+	for _, name := range []string{"PLM_DATABASE_URL", "PLM_REDIS_URL"} {
+		if getenv(name) != "" {
+			l.fail(name, "this build runs only the embedded set-up (SQLite and an in-process queue); unset it")
+		}
+	}
+	cfg := Config{
+		Addr:      l.str("PLM_ADDR"),
+		DataDir:   l.str("PLM_DATA_DIR"),
+		LogFormat: l.str("PLM_LOG_FORMAT"),
+		Detector: anomaly.Config{
+			WindowSize: l.integer("PLM_WINDOW_SIZE", 2, 100_000),
+			MinSamples: l.integer("PLM_MIN_SAMPLES", 2, 100_000),
+			Bands: anomaly.Bands{
+				Low:      l.float("PLM_SEVERITY_LOW"),
+				Medium:   l.float("PLM_SEVERITY_MEDIUM"),
+				Critical: l.float("PLM_SEVERITY_CRITICAL"),
+			},
+		},
+		Rules: equipment.Rules{
+			OfflineAfter:  l.duration("PLM_OFFLINE_AFTER"),
+			AnomalyWindow: l.duration("PLM_ANOMALY_WINDOW"),
+		},
+		MaxBodyBytes:    l.integer("PLM_MAX_BODY_BYTES", 1024, 1<<30),
+		RateLimit:       l.rateLimit("PLM_RATE_LIMIT"),
+		ReadTimeout:     l.duration("PLM_READ_TIMEOUT"),
+		WriteTimeout:    l.duration("PLM_WRITE_TIMEOUT"),
+		IdleTimeout:     l.duration("PLM_IDLE_TIMEOUT"),
+		ShutdownTimeout: l.duration("PLM_SHUTDOWN_TIMEOUT"),
+	}
+	if cfg.Addr == "" {
+		l.fail("PLM_ADDR", "must not be empty")
+	}
+	if cfg.DataDir == "" {
+		l.fail("PLM_DATA_DIR", "must not be empty")
+	} else {
+		cfg.DataDir = filepath.Clean(cfg.DataDir)
+	}
+	for _, k := range strings.Split(getenv("PLM_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			cfg.APIKeys = append(cfg.APIKeys, k)
+		}
+	}
+	for _, k := range cfg.APIKeys {
+		if len(k) < 16 {
+			l.fail("PLM_API_KEYS", "every key must be at least 16 characters")
+			break
+		}
+	}
+	switch lv := strings.ToLower(l.str("PLM_LOG_LEVEL")); lv {
+	case "debug", "info", "warn", "error":
+		_ = cfg.LogLevel.UnmarshalText([]byte(lv))
+	default:
+		l.fail("PLM_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		l.fail("PLM_LOG_FORMAT", "must be text or json")
+	}
+	if cfg.Detector.MinSamples > cfg.Detector.WindowSize {
+		l.fail("PLM_MIN_SAMPLES", "must not exceed PLM_WINDOW_SIZE")
+	}
+	if b := cfg.Detector.Bands; b.Medium < b.Low || b.Critical < b.Medium {
+		l.fail("PLM_SEVERITY_MEDIUM", "severity thresholds must satisfy low <= medium <= critical")
+	}
+	if err := l.err(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+type loader struct {
+	getenv func(string) string
+	errs   map[string]string
+}
+
+func (l *loader) fail(name, msg string) {
+	if l.errs == nil {
+		l.errs = make(map[string]string)
+	}
+	if _, ok := l.errs[name]; !ok {
+		l.errs[name] = msg
+	}
+}
+
+func (l *loader) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(l.errs))
+	for n := range l.errs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	lines := make([]string, len(names))
+	for i, n := range names {
+		lines[i] = fmt.Sprintf("%s=%q: %s", n, l.getenv(n), l.errs[n])
+	}
+	return fmt.Errorf("%w:\n  %s", ErrInvalidConfig, strings.Join(lines, "\n  "))
+}
+
+// str returns the variable, or its default when unset or blank.
+func (l *loader) str(name string) string {
+	if v := strings.TrimSpace(l.getenv(name)); v != "" {
+		return v
+	}
+	for _, v := range Variables {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}
+
+func (l *loader) integer(name string, lo, hi int) int {
+	n, err := strconv.Atoi(l.str(name))
+	if err != nil || n < lo || n > hi {
+		l.fail(name, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
+		return 0
+	}
+	return n
+}
+
+func (l *loader) float(name string) float64 {
+	f, err := strconv.ParseFloat(l.str(name), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+		l.fail(name, "must be a positive number")
+		return 0
+	}
+	return f
+}
+
+func (l *loader) duration(name string) time.Duration {
+	d, err := time.ParseDuration(l.str(name))
+	if err != nil || d <= 0 {
+		l.fail(name, "must be a positive duration such as 30s, 5m or 1h")
+		return 0
+	}
+	return d
+}
+
+func (l *loader) rateLimit(name string) RateLimit {
+	v := strings.ToLower(l.str(name))
+	if v == "off" || v == "0" {
+		return RateLimit{}
+	}
+	n, unit, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[unit]
+	if !ok || err != nil || count <= 0 || per == 0 {
+		l.fail(name, "must be off or N/s, N/m or N/h with N a positive whole number")
+		return RateLimit{}
+	}
+	return RateLimit{Limit: count, Per: per}
+}

@@ -1,0 +1,115 @@
+// Command plm is Production Line Monitor: it takes sensor readings from a production line,
+// flags anomalies and answers questions about the line's equipment.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/production-line-monitor/plm/bootstrap"
+)
+
+const usage = `Production Line Monitor
+
+Usage:
+  plm [run]    start the service (webhook, detection and the query API)
+  plm config   list the configuration variables with their defaults
+  plm healthcheck
+               exit 0 if the service at PLM_ADDR answers /healthz (for container health checks)
+  plm help     show this text
+
+Configuration comes from PLM_* environment variables; see 'plm config'.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "run":
+		if err := serve(stderr); err != nil {
+			fmt.Fprintln(stderr, "plm:", err)
+			return 1
+		}
+		return 0
+	case "config":
+		for _, v := range bootstrap.Variables {
+			fmt.Fprintf(stdout, "%-22s %-10s %s\n", v.Name, v.Default, v.Help)
+		}
+		return 0
+	case "healthcheck":
+		if err := healthcheck(os.Getenv("PLM_ADDR")); err != nil {
+			fmt.Fprintln(stderr, "plm: unhealthy:", err)
+			return 1
+		}
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "plm: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// healthcheck asks the local service's /healthz.
+func healthcheck(addr string) error {
+	if addr == "" {
+		addr = ":8080"
+	}
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/healthz answered %s", resp.Status)
+	}
+	return nil
+}
+
+func serve(stderr io.Writer) error {
+	cfg, err := bootstrap.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg, err = bootstrap.EnsureAPIKeys(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	log := bootstrap.NewLogger(cfg, stderr)
+	app := fx.New(bootstrap.Embedded(cfg, log))
+	if err := app.Err(); err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	sig := <-app.Wait()
+	log.Info("shutting down", "signal", sig.Signal.String())
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
