@@ -39,7 +39,9 @@ var (
 
 // NewEmbedded wires the GoChannel, the router and the processor.
 func NewEmbedded(p *Processor, log *slog.Logger) (*Embedded, error) {
-	wlog := watermill.NewSlogLogger(log.With("component", "watermill"))
+	// Watermill narrates its life cycle at info level; that is debug detail here.
+	wlog := watermill.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"),
+		map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	ps := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, wlog)
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, wlog)
 	if err != nil {

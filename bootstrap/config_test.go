@@ -1,0 +1,168 @@
+package bootstrap_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/production-line-monitor/plm/bootstrap"
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/equipment"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := bootstrap.LoadConfig(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":8080" || cfg.DataDir != "data" || len(cfg.APIKeys) != 0 || cfg.LogFormat != "text" ||
+		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
+		cfg.ShutdownTimeout != 30*time.Second {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	if cfg.Detector != anomaly.DefaultConfig {
+		t.Errorf("detector = %+v, want the contract's defaults", cfg.Detector)
+	}
+	if cfg.Rules != equipment.DefaultRules {
+		t.Errorf("rules = %+v, want the contract's defaults", cfg.Rules)
+	}
+}
+
+func TestEveryVariableIsRead(t *testing.T) {
+	vars := map[string]string{
+		"PLM_ADDR": "127.0.0.1:9000", "PLM_DATA_DIR": "/var/lib/plm/", "PLM_API_KEYS": " key-aaaaaaaaaaaaaaaa , key-bbbbbbbbbbbbbbbb,",
+		"PLM_LOG_LEVEL": "DEBUG", "PLM_LOG_FORMAT": "json", "PLM_WINDOW_SIZE": "50", "PLM_MIN_SAMPLES": "10",
+		"PLM_SEVERITY_LOW": "2.5", "PLM_SEVERITY_MEDIUM": "3.5", "PLM_SEVERITY_CRITICAL": "6",
+		"PLM_OFFLINE_AFTER": "1m", "PLM_ANOMALY_WINDOW": "2m", "PLM_MAX_BODY_BYTES": "2048",
+		"PLM_RATE_LIMIT": "600/m", "PLM_READ_TIMEOUT": "5s", "PLM_WRITE_TIMEOUT": "6s",
+		"PLM_IDLE_TIMEOUT": "7s", "PLM_SHUTDOWN_TIMEOUT": "8s",
+	}
+	if len(vars) != len(bootstrap.Variables) {
+		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
+	}
+	cfg, err := bootstrap.LoadConfig(env(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bootstrap.Config{
+		Addr: "127.0.0.1:9000", DataDir: "/var/lib/plm", APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
+		LogLevel: slog.LevelDebug, LogFormat: "json",
+		Detector: anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
+		Rules:    equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
+		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
+		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, ShutdownTimeout: 8 * time.Second,
+	}
+	if got, w := cfg, want; got.Addr != w.Addr || got.DataDir != w.DataDir || strings.Join(got.APIKeys, ",") != strings.Join(w.APIKeys, ",") ||
+		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
+		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
+		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.ShutdownTimeout != w.ShutdownTimeout {
+		t.Fatalf("got  %+v\nwant %+v", got, w)
+	}
+}
+
+// Every bad variable is named at once, one line each.
+func TestBadValuesAreAllNamed(t *testing.T) {
+	vars := map[string]string{
+		"PLM_WINDOW_SIZE": "ten", "PLM_MIN_SAMPLES": "1", "PLM_SEVERITY_LOW": "NaN", "PLM_OFFLINE_AFTER": "30",
+		"PLM_ANOMALY_WINDOW": "-1s", "PLM_RATE_LIMIT": "100/fortnight", "PLM_LOG_LEVEL": "loud", "PLM_LOG_FORMAT": "xml",
+		"PLM_MAX_BODY_BYTES": "12", "PLM_API_KEYS": "short", "PLM_DATABASE_URL": "postgres://x",
+	}
+	_, err := bootstrap.LoadConfig(env(vars))
+	if !errors.Is(err, bootstrap.ErrInvalidConfig) {
+		t.Fatalf("err = %v", err)
+	}
+	for name := range vars {
+		if !strings.Contains(err.Error(), name+"=") {
+			t.Errorf("%s is not named in:\n%v", name, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n"); n != len(vars) {
+		t.Errorf("%d lines for %d bad variables:\n%v", n, len(vars), err)
+	}
+}
+
+func TestBoundaries(t *testing.T) {
+	cases := []struct {
+		name string
+		vars map[string]string
+		ok   bool
+	}{
+		{"min samples equal to window", map[string]string{"PLM_WINDOW_SIZE": "30", "PLM_MIN_SAMPLES": "30"}, true},
+		{"min samples above window", map[string]string{"PLM_WINDOW_SIZE": "30", "PLM_MIN_SAMPLES": "31"}, false},
+		{"bands out of order", map[string]string{"PLM_SEVERITY_MEDIUM": "6"}, false},
+		{"equal bands", map[string]string{"PLM_SEVERITY_LOW": "4", "PLM_SEVERITY_MEDIUM": "4", "PLM_SEVERITY_CRITICAL": "4"}, true},
+		{"rate limit off", map[string]string{"PLM_RATE_LIMIT": "off"}, true},
+		{"rate limit zero count", map[string]string{"PLM_RATE_LIMIT": "0/s"}, false},
+		{"rate limit per hour", map[string]string{"PLM_RATE_LIMIT": "5/h"}, true},
+		{"key of 16 characters", map[string]string{"PLM_API_KEYS": "0123456789abcdef"}, true},
+		{"key of 15 characters", map[string]string{"PLM_API_KEYS": "0123456789abcde"}, false},
+		{"redis url", map[string]string{"PLM_REDIS_URL": "redis://localhost"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := bootstrap.LoadConfig(env(c.vars))
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+}
+
+func TestAPIKeyIsGeneratedOnceAndKept(t *testing.T) {
+	cfg, err := bootstrap.LoadConfig(env(map[string]string{"PLM_DATA_DIR": filepath.Join(t.TempDir(), "new")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	first, err := bootstrap.EnsureAPIKeys(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.APIKeys) != 1 || len(first.APIKeys[0]) < 32 || !strings.Contains(out.String(), first.APIKeys[0]) {
+		t.Fatalf("generated %v, printed %q", first.APIKeys, out.String())
+	}
+	out.Reset()
+	second, err := bootstrap.EnsureAPIKeys(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.APIKeys[0] != first.APIKeys[0] || strings.Contains(out.String(), first.APIKeys[0]) {
+		t.Fatalf("second start: key %v (first %v), printed %q", second.APIKeys, first.APIKeys, out.String())
+	}
+	// Keys from the environment win, and nothing is written.
+	cfg.APIKeys = []string{"from-the-environment-0001"}
+	third, err := bootstrap.EnsureAPIKeys(cfg, io.Discard)
+	if err != nil || third.APIKeys[0] != "from-the-environment-0001" {
+		t.Fatalf("got %v, %v", third.APIKeys, err)
+	}
+}
+
+func TestAPIKeyFileThatHoldsNoKeyIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, bootstrap.APIKeyFile), []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := bootstrap.LoadConfig(env(map[string]string{"PLM_DATA_DIR": dir}))
+	if _, err := bootstrap.EnsureAPIKeys(cfg, io.Discard); err == nil {
+		t.Fatal("an empty key file was accepted")
+	}
+}
+
+func TestEmbeddedGraphIsComplete(t *testing.T) {
+	cfg, _ := bootstrap.LoadConfig(env(map[string]string{"PLM_DATA_DIR": t.TempDir(), "PLM_API_KEYS": "0123456789abcdef"}))
+	if err := fx.ValidateApp(bootstrap.Embedded(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))); err != nil {
+		t.Fatal(err)
+	}
+}
