@@ -59,8 +59,8 @@ func TestEveryVariableIsRead(t *testing.T) {
 	want := bootstrap.Config{
 		Addr: "127.0.0.1:9000", DataDir: "/var/lib/plm", APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
 		LogLevel: slog.LevelDebug, LogFormat: "json",
-		Detector: anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
-		Rules:    equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
+		Detector:     anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
+		Rules:        equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, ShutdownTimeout: 8 * time.Second,
 	}
