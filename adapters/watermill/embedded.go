@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -20,16 +21,32 @@ import (
 // processing handler.
 //
 // Publishing blocks until the handler has stored the readings (or given up), and reports
-// the outcome: in this mode a 202 means the readings are stored. The GoChannel delivers one
-// message at a time, in the order published, so readings are judged in arrival order.
+// the outcome: in this mode a 202 means the readings are stored. Requests that arrive while
+// a message is being processed wait in one FIFO queue; the next message carries all of them
+// (up to MaxGroupReadings readings), so that one transaction commits many requests. The
+// GoChannel delivers one message at a time, so readings are judged in arrival order.
 type Embedded struct {
 	pubsub  *gochannel.GoChannel
 	router  *message.Router
 	log     *slog.Logger
-	stopped chan struct{}
+	stopped chan struct{} // closed when the router has returned
 
-	mu      sync.Mutex
-	running bool
+	// mu guards accepting and the closing of queue: publishers hold it for reading while
+	// they enqueue, Stop for writing while it closes the queue.
+	mu        sync.RWMutex
+	accepting bool
+	queue     chan *pending
+	drained   chan struct{} // closed when the grouping loop has published the last request
+}
+
+// MaxGroupReadings bounds how many readings one message of the embedded queue carries.
+const MaxGroupReadings = 5000
+
+// pending is one caller's readings waiting to be published.
+type pending struct {
+	ctx      context.Context
+	readings []sensor.Reading
+	done     chan error
 }
 
 var (
@@ -49,7 +66,10 @@ func NewEmbedded(p *Processor, log *slog.Logger) (*Embedded, error) {
 	}
 	r.AddMiddleware(reportOutcome, retry(log).Middleware, middleware.Recoverer)
 	r.AddConsumerHandler(HandlerProcessReadings, TopicReadingsReceived, ps, p.Handle)
-	return &Embedded{pubsub: ps, router: r, log: log, stopped: make(chan struct{})}, nil
+	return &Embedded{
+		pubsub: ps, router: r, log: log, stopped: make(chan struct{}),
+		queue: make(chan *pending, 1024), drained: make(chan struct{}),
+	}, nil
 }
 
 // Start runs the router and returns once it is consuming.
@@ -67,18 +87,30 @@ func (e *Embedded) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("start router: %w", ctx.Err())
 	}
+	go e.publishGroups()
 	e.mu.Lock()
-	e.running = true
+	e.accepting = true
 	e.mu.Unlock()
 	return nil
 }
 
-// Stop lets the handler finish the message it holds, then closes the channel. Call it after
-// the webhook has stopped accepting.
-func (e *Embedded) Stop(context.Context) error {
+// Stop refuses new readings, lets every queued one be stored, then closes the router and
+// the channel. Call it after the webhook has stopped accepting.
+func (e *Embedded) Stop(ctx context.Context) error {
 	e.mu.Lock()
-	e.running = false
+	wasAccepting := e.accepting
+	e.accepting = false
+	if wasAccepting {
+		close(e.queue)
+	}
 	e.mu.Unlock()
+	if wasAccepting {
+		select {
+		case <-e.drained:
+		case <-ctx.Done():
+			return fmt.Errorf("drain queue: %w", ctx.Err())
+		}
+	}
 	err := e.router.Close()
 	return errors.Join(err, e.pubsub.Close())
 }
@@ -86,25 +118,70 @@ func (e *Embedded) Stop(context.Context) error {
 // Name is "queue".
 func (e *Embedded) Name() string { return "queue" }
 
-// Ping reports ErrUnavailable unless the router is consuming.
+// Ping reports ErrUnavailable unless the queue is accepting.
 func (e *Embedded) Ping(context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.running {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if !e.accepting {
 		return fmt.Errorf("in-process queue is not running: %w", ports.ErrUnavailable)
 	}
 	return nil
 }
 
 // PublishReadings implements ports.ReadingsPublisher: it returns once the readings are
-// stored, or with an error wrapping ports.ErrUnavailable when they could not be.
+// stored, or with an error wrapping ports.ErrUnavailable when they could not be. The caller
+// going away does not stop its readings from being stored once queued.
 func (e *Embedded) PublishReadings(ctx context.Context, ev ports.ReadingsReceived) error {
+	p := &pending{ctx: ctx, readings: ev.Readings, done: make(chan error, 1)}
+	e.mu.RLock()
+	if !e.accepting {
+		e.mu.RUnlock()
+		return fmt.Errorf("publish: %w: the in-process queue is not running", ports.ErrUnavailable)
+	}
+	e.queue <- p
+	e.mu.RUnlock()
+	return <-p.done
+}
+
+// publishGroups takes the queued requests in order and publishes them in groups, each
+// group as one message, until the queue is closed and empty.
+func (e *Embedded) publishGroups() {
+	defer close(e.drained)
+	for first := range e.queue {
+		group := []*pending{first}
+		n := len(first.readings)
+	fill:
+		for n < MaxGroupReadings {
+			select {
+			case p, ok := <-e.queue:
+				if !ok {
+					break fill
+				}
+				group = append(group, p)
+				n += len(p.readings)
+			default:
+				break fill
+			}
+		}
+		readings := make([]sensor.Reading, 0, n)
+		for _, p := range group {
+			readings = append(readings, p.readings...)
+		}
+		err := e.publish(first.ctx, ports.ReadingsReceived{Readings: readings})
+		for _, p := range group {
+			p.done <- err
+		}
+	}
+}
+
+// publish sends one message and waits for the handler's outcome.
+func (e *Embedded) publish(ctx context.Context, ev ports.ReadingsReceived) error {
 	msg, err := Marshal(watermill.NewUUID(), ev)
 	if err != nil {
 		return err
 	}
 	out := &outcome{}
-	// The handler must not be cut short by the caller going away: it works on.
+	// The handler must not be cut short by a caller going away: it works on.
 	msg.SetContext(context.WithValue(context.WithoutCancel(ctx), outcomeKey{}, out))
 	if err := e.pubsub.Publish(TopicReadingsReceived, msg); err != nil {
 		return fmt.Errorf("publish: %w: %w", ports.ErrUnavailable, err)

@@ -184,3 +184,49 @@ func TestCancelledCallerStillGetsItsReadingsStored(t *testing.T) {
 		t.Fatalf("stored %v, want the reading", got)
 	}
 }
+
+// Stop while many callers publish: every publish that returned nil is stored, every other
+// one was told ErrUnavailable, and none hangs.
+func TestStopDrainsWhatWasAccepted(t *testing.T) {
+	p := newPipeline(t, true)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("eq-%d", w)
+			for i := range 200 {
+				err := p.queue.PublishReadings(context.Background(), event(id, float64(i)))
+				switch {
+				case err == nil:
+					mu.Lock()
+					accepted[id]++
+					mu.Unlock()
+				case errors.Is(err, ports.ErrUnavailable):
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := p.queue.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	total := 0
+	for w := range 8 {
+		id := fmt.Sprintf("eq-%d", w)
+		if got := len(stored(t, p.store, id)); got != accepted[id] {
+			t.Errorf("%s: %d accepted, %d stored", id, accepted[id], got)
+		}
+		total += accepted[id]
+	}
+	if total == 0 {
+		t.Fatal("nothing was accepted before Stop: the test proves nothing")
+	}
+}

@@ -119,14 +119,7 @@ func (w *Window) Score(x float64) (z, mean, stdDev float64) {
 	if w.n > 1 {
 		stdDev = math.Sqrt(m2 / (n - 1))
 	}
-	if isNonFinite(mean) || isNonFinite(stdDev) {
-		return w.scaledScore(x)
-	}
-	z, ok := zOf(x-mean, stdDev)
-	if !ok {
-		return w.scaledScore(x)
-	}
-	return z, mean, stdDev
+	return w.scoreWith(x, mean, stdDev)
 }
 
 // exactScore computes the statistics in two passes over the buffer, shifted by its oldest
@@ -150,6 +143,12 @@ func (w *Window) exactScore(x float64) (z, mean, stdDev float64) {
 	if w.n > 1 && ss > 0 {
 		stdDev = math.Sqrt(ss / (n - 1))
 	}
+	return w.scoreWith(x, mean, stdDev)
+}
+
+// scoreWith scores x against the given statistics, falling back to scaledScore when they or
+// the deviation are out of the range of a float64.
+func (w *Window) scoreWith(x, mean, stdDev float64) (z, m, sd float64) {
 	if isNonFinite(mean) || isNonFinite(stdDev) {
 		return w.scaledScore(x)
 	}
