@@ -8,3 +8,8 @@ import "embed"
 //
 //go:embed sqlite/*.sql
 var SQLite embed.FS
+
+// Postgres holds the migrations of the production PostgreSQL database, under "postgres/".
+//
+//go:embed postgres/*.sql
+var Postgres embed.FS

@@ -1,0 +1,173 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// BatchWriter commits processed batches, each in one transaction.
+type BatchWriter struct{ db *DB }
+
+var _ ports.BatchWriter = (*BatchWriter)(nil)
+
+// NewBatchWriter returns the batch writer of db.
+func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
+
+// WriteBatch implements ports.BatchWriter. The batch is at most three statements, each
+// taking its rows as array parameters, sent together in one round trip as one pipeline, which
+// PostgreSQL runs as one implicit transaction: should a statement fail, none of them is
+// committed. The sightings go first, so that readings and sessions find their equipment
+// registered; then the readings, whose statement also adds the rows it inserted to the hourly
+// rollup and inserts the anomalies of those rows only (a reading stored before keeps what was
+// stored with it); then the sessions. Rows that upserts touch are sorted by key, so that
+// concurrent writers lock them in the same order.
+func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
+	if len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
+		return nil // anomalies are stored only with their readings
+	}
+	type step struct {
+		op   string
+		sql  string
+		args []any
+	}
+	var steps []step
+	if len(b.Sightings) > 0 {
+		steps = append(steps, step{fmt.Sprintf("upsert %d equipment sightings", len(b.Sightings)),
+			upsertSightingsSQL, sightingArgs(b.Sightings)})
+	}
+	if len(b.Readings) > 0 {
+		steps = append(steps, step{fmt.Sprintf("insert %d readings with %d anomalies", len(b.Readings), len(b.Anomalies)),
+			insertReadingsSQL, append(readingArgs(b.Readings), anomalyArgs(b.Anomalies)...)})
+	}
+	if len(b.Sessions) > 0 {
+		steps = append(steps, step{fmt.Sprintf("upsert %d sessions", len(b.Sessions)),
+			upsertSessionsSQL, sessionArgs(b.Sessions)})
+	}
+	var batch pgx.Batch
+	for _, s := range steps {
+		batch.Queue(s.sql, s.args...)
+	}
+	results := w.db.pool.SendBatch(ctx, &batch)
+	var err error
+	for _, s := range steps {
+		if _, err = results.Exec(); err != nil {
+			err = fmt.Errorf("%s: %w", s.op, err)
+			break
+		}
+	}
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	return w.db.fail(ctx, fmt.Sprintf("write batch of %d readings", len(b.Readings)), err)
+}
+
+// upsertSightingsSQL registers unknown equipment (created when first seen: by its first
+// sighting in the batch) and moves last_seen_at and last_anomaly_at forward only (max and
+// GREATEST ignore NULL, "never"). Sightings of one equipment are folded into one row: an
+// upsert may touch a row once.
+const upsertSightingsSQL = `INSERT INTO equipment (id, created_at, last_seen_at, last_anomaly_at)
+	SELECT id, (array_agg(created_at ORDER BY n))[1], max(last_seen_at), max(last_anomaly_at)
+	FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+		WITH ORDINALITY AS s (id, created_at, last_seen_at, last_anomaly_at, n)
+	GROUP BY id ORDER BY id
+	ON CONFLICT (id) DO UPDATE SET
+		last_seen_at = GREATEST(equipment.last_seen_at, excluded.last_seen_at),
+		last_anomaly_at = GREATEST(equipment.last_anomaly_at, excluded.last_anomaly_at)`
+
+func sightingArgs(sightings []ports.Sighting) []any {
+	ids := make([]string, len(sightings))
+	created := make([]time.Time, len(sightings))
+	seen := make([]pgtype.Timestamptz, len(sightings))
+	flagged := make([]pgtype.Timestamptz, len(sightings))
+	for i, s := range sightings {
+		ids[i], created[i], seen[i], flagged[i] = s.EquipmentID, s.LastSeenAt, nullTime(s.LastSeenAt), nullTime(s.LastAnomalyAt)
+	}
+	return []any{ids, created, seen, flagged}
+}
+
+// nullTime stores the zero time ("never") as NULL.
+func nullTime(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// insertReadingsSQL inserts the readings ($1-$8) not stored yet, in the order given (seq
+// follows it), adds the rows it inserted to reading_counts, and inserts the anomalies
+// ($9-$20) of those rows. A reading repeated within the batch is inserted once, the first
+// time.
+const insertReadingsSQL = `WITH added AS (
+		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
+		SELECT equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::timestamptz[],
+				$7::timestamptz[], $8::bool[])
+			WITH ORDINALITY AS r (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous, n)
+		ORDER BY n
+		ON CONFLICT DO NOTHING
+		RETURNING equipment_id, reading_id, ts
+	), counted AS (
+		INSERT INTO reading_counts (equipment_id, hour, readings)
+		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		FROM added GROUP BY 1, 2 ORDER BY 1, 2
+		ON CONFLICT (equipment_id, hour) DO UPDATE SET readings = reading_counts.readings + excluded.readings
+	)
+	INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
+		window_size, severity, ts, detected_at)
+	SELECT a.id, a.equipment_id, a.reading_id, a.sensor_type, a.value, a.z_score, a.mean, a.std_dev,
+		a.window_size, a.severity, a.ts, a.detected_at
+	FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::float8[], $14::float8[],
+			$15::float8[], $16::float8[], $17::int4[], $18::text[], $19::timestamptz[], $20::timestamptz[])
+		AS a (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev, window_size,
+			severity, ts, detected_at)
+	JOIN added ON added.equipment_id = a.equipment_id AND added.reading_id = a.reading_id
+	ON CONFLICT DO NOTHING`
+
+func readingArgs(readings []ports.StoredReading) []any {
+	n := len(readings)
+	eq, id, typ, unit := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	value := make([]float64, n)
+	ts, received := make([]time.Time, n), make([]time.Time, n)
+	flagged := make([]bool, n)
+	for i, r := range readings {
+		eq[i], id[i], typ[i], unit[i] = r.EquipmentID, r.ID, string(r.Type), r.Unit
+		value[i], ts[i], received[i], flagged[i] = r.Value, r.Timestamp, r.ReceivedAt, r.Anomalous
+	}
+	return []any{eq, id, typ, value, unit, ts, received, flagged}
+}
+
+func anomalyArgs(as []anomaly.Anomaly) []any {
+	n := len(as)
+	id, eq, reading, typ, sev := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	value, z, mean, sd := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	window := make([]int32, n)
+	ts, detected := make([]time.Time, n), make([]time.Time, n)
+	for i, a := range as {
+		id[i], eq[i], reading[i], typ[i], sev[i] = a.ID, a.EquipmentID, a.ReadingID, string(a.SensorType), string(a.Severity)
+		value[i], z[i], mean[i], sd[i] = a.Value, a.ZScore, a.Mean, a.StdDev
+		window[i], ts[i], detected[i] = int32(a.WindowSize), a.Timestamp, a.DetectedAt
+	}
+	return []any{id, eq, reading, typ, value, z, mean, sd, window, sev, ts, detected}
+}
+
+// upsertSessionsSQL inserts the sessions, or gives a stored one with the same start the
+// later end. Sessions with the same start in one batch are folded into one row.
+const upsertSessionsSQL = `INSERT INTO equipment_sessions (equipment_id, start_at, end_at)
+	SELECT equipment_id, start_at, max(end_at)
+	FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s (equipment_id, start_at, end_at)
+	GROUP BY 1, 2 ORDER BY 1, 2
+	ON CONFLICT (equipment_id, start_at) DO UPDATE SET end_at = GREATEST(equipment_sessions.end_at, excluded.end_at)`
+
+func sessionArgs(sessions []equipment.Session) []any {
+	eq := make([]string, len(sessions))
+	start, end := make([]time.Time, len(sessions)), make([]time.Time, len(sessions))
+	for i, s := range sessions {
+		eq[i], start[i], end[i] = s.EquipmentID, s.Start, s.End
+	}
+	return []any{eq, start, end}
+}

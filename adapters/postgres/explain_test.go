@@ -1,0 +1,218 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/production-line-monitor/plm/adapters/postgres"
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// planNode is one node of a plan of EXPLAIN (FORMAT JSON).
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	Plans        []planNode `json:"Plans"`
+}
+
+// nodes lists n and every node under it.
+func (n planNode) nodes() []planNode {
+	out := []planNode{n}
+	for _, c := range n.Plans {
+		out = append(out, c.nodes()...)
+	}
+	return out
+}
+
+func parsePlan(t *testing.T, raw []byte) planNode {
+	t.Helper()
+	var plans []struct {
+		Plan planNode `json:"Plan"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &plans))
+	require.Len(t, plans, 1)
+	return plans[0].Plan
+}
+
+// TestIntegrationQueriesUseIndexes loads a million readings and ten thousand anomalies and
+// checks that the repositories' queries, exactly as they run them, use the indexes meant for
+// them and never scan sensor_readings or anomalies whole: both the plan made for the query's
+// arguments and the generic plan that a prepared statement may settle on.
+//
+// The plans seen on PostgreSQL 15, for the arguments (custom) and generic:
+//
+//	History, one type or every type  per type: Limit > Sort > Bitmap Heap Scan over a Bitmap Index
+//	                                 Scan of sensor_readings_sensor_ts (custom); Limit > Incremental
+//	                                 Sort > Index Scan of sensor_readings_sensor_ts (generic)
+//	Latest                           per type: Limit > Incremental Sort > Index Scan of sensor_readings_sensor_ts
+//	RecentValues                     Limit > Index Scan of sensor_readings_sensor_seq
+//	Find page, no filter             Limit > Index Scan of anomalies_ts
+//	Find, equipment                  count: Index Only Scan of anomalies_equipment_detected; page: Bitmap
+//	                                 Index Scan of anomalies_equipment_detected and a sort of its few rows
+//	                                 (custom), Index Scan of anomalies_equipment_ts (generic)
+//	Find, severity CRITICAL          count: Index Only Scan of anomalies_severity_ts; page: Index Scan of
+//	                                 anomalies_ts, filtered
+//	Find, equipment and severities   as Find, equipment
+//	Find, type and time range        Index Scan or Bitmap Index Scan of anomalies_ts
+//	Find count, no filter            Seq Scan of anomalies: every row is counted (see below)
+func TestIntegrationQueriesUseIndexes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a million readings")
+	}
+	db := open(t, newDatabase(t))
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Now()
+	// The indexes that the load does not need (and any foreign key) are dropped and then
+	// rebuilt, from their own definitions, after it: a bulk build takes seconds where a
+	// million inserts into them would take minutes.
+	rebuild, err := postgres.QueryStrings(t.Context(), db, `
+		SELECT pg_get_indexdef(indexrelid) FROM pg_index
+		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
+		UNION ALL
+		SELECT format('ALTER TABLE sensor_readings ADD CONSTRAINT %I %s', conname, pg_get_constraintdef(oid))
+		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
+	require.NoError(t, err)
+	require.Len(t, rebuild, 3, "the three indexes that are not unique")
+	drop, err := postgres.QueryStrings(t.Context(), db, `
+		SELECT format('DROP INDEX %s', indexrelid::regclass) FROM pg_index
+		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
+		UNION ALL
+		SELECT format('ALTER TABLE sensor_readings DROP CONSTRAINT %I', conname)
+		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
+	require.NoError(t, err)
+	load := []string{
+		`INSERT INTO equipment (id, created_at) SELECT 'eq-' || lpad(i::text, 3, '0'), ? FROM generate_series(0, 199) AS i`,
+		// 200 machines, 4 sensors each, a reading a second for 11.6 days.
+		`INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
+		SELECT 'eq-' || lpad((i % 200)::text, 3, '0'), 'r-' || i,
+			(ARRAY['temperature', 'vibration', 'pressure', 'voltage'])[1 + (i / 200) % 4],
+			(i % 1000) / 10.0, 'u', ?::timestamptz + i * interval '1 second',
+			?::timestamptz + i * interval '1 second' + interval '5 milliseconds', i % 97 = 0
+		FROM generate_series(0, 999999) AS i`,
+		// Every 97th reading is anomalous: 7 in 10 LOW, 2 MEDIUM, 1 CRITICAL.
+		`INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
+			window_size, severity, ts, detected_at)
+		SELECT 'a-' || seq, equipment_id, reading_id, sensor_type, value, 3.5, 40, 10, 100,
+			CASE WHEN seq % 10 < 7 THEN 'LOW' WHEN seq % 10 < 9 THEN 'MEDIUM' ELSE 'CRITICAL' END,
+			ts, received_at + interval '1 millisecond'
+		FROM sensor_readings WHERE anomalous`,
+	}
+	analyze := []string{`VACUUM ANALYZE sensor_readings`, `VACUUM ANALYZE anomalies`, `VACUUM ANALYZE equipment`}
+	for _, q := range slices.Concat(drop, load, rebuild, analyze) {
+		var args []any
+		for range countPlaceholders(q) {
+			args = append(args, base)
+		}
+		require.NoError(t, postgres.Exec(t.Context(), db, q, args...), q)
+	}
+	readings, err := postgres.QueryInt64(t.Context(), db, "SELECT count(*) FROM sensor_readings")
+	require.NoError(t, err)
+	require.Equal(t, int64(1_000_000), readings)
+	anomalies, err := postgres.QueryInt64(t.Context(), db, "SELECT count(*) FROM anomalies")
+	require.NoError(t, err)
+	require.InDelta(t, 10_000, anomalies, 500)
+	t.Logf("loaded %d readings and %d anomalies in %s", readings, anomalies, time.Since(start).Round(time.Millisecond))
+
+	day := 24 * time.Hour
+	from, to := base.Add(5*day), base.Add(6*day)
+	count := func(q ports.AnomalyQuery) postgres.Statement { c, _ := postgres.FindStatements(q); return c }
+	page := func(q ports.AnomalyQuery) postgres.Statement { _, p := postgres.FindStatements(q); return p }
+	everySeverity := ports.AnomalyQuery{Limit: 50}
+	oneEquipment := ports.AnomalyQuery{EquipmentID: "eq-007", Limit: 50}
+	critical := ports.AnomalyQuery{Severities: []anomaly.Severity{anomaly.SeverityCritical}, Limit: 50}
+	equipmentSeverities := ports.AnomalyQuery{EquipmentID: "eq-007",
+		Severities: []anomaly.Severity{anomaly.SeverityLow, anomaly.SeverityMedium}, Limit: 50}
+	typeInRange := ports.AnomalyQuery{SensorType: sensor.Vibration, From: from, To: to, Offset: 100, Limit: 50, Ascending: true}
+	byEquipment := []string{"anomalies_equipment_ts", "anomalies_equipment_detected"}
+	tests := []struct {
+		name  string
+		s     postgres.Statement
+		index []string // the plan uses one of them
+		// valueBound: the best plan depends on the values (how many anomalies have a
+		// severity), which a generic plan does not know; only the plan for the values is
+		// checked.
+		valueBound bool
+	}{
+		{name: "History/one_type", s: postgres.HistoryStatement(ports.HistoryQuery{EquipmentID: "eq-007",
+			SensorType: sensor.Temperature, From: from, To: to, Limit: 1000}), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "History/every_type", s: postgres.HistoryStatement(ports.HistoryQuery{EquipmentID: "eq-007",
+			From: from, To: to, Limit: 1000}), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "Latest", s: postgres.LatestStatement("eq-007"), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "RecentValues", s: postgres.RecentValuesStatement(sensor.Key{EquipmentID: "eq-007", Type: sensor.Temperature}, 100),
+			index: []string{"sensor_readings_sensor_seq"}},
+		{name: "Find/page", s: page(everySeverity), index: []string{"anomalies_ts"}},
+		{name: "Find/equipment/count", s: count(oneEquipment), index: byEquipment},
+		{name: "Find/equipment/page", s: page(oneEquipment), index: byEquipment},
+		{name: "Find/severity/count", s: count(critical), index: []string{"anomalies_severity_ts"}, valueBound: true},
+		{name: "Find/severity/page", s: page(critical), index: []string{"anomalies_ts", "anomalies_severity_ts"}},
+		{name: "Find/equipment_and_severities/count", s: count(equipmentSeverities), index: byEquipment},
+		{name: "Find/equipment_and_severities/page", s: page(equipmentSeverities), index: byEquipment},
+		{name: "Find/type_in_range/count", s: count(typeInRange), index: []string{"anomalies_ts"}},
+		{name: "Find/type_in_range/page", s: page(typeInRange), index: []string{"anomalies_ts"}},
+	}
+	for _, tt := range tests {
+		for _, generic := range []bool{false, true} {
+			name := tt.name + "/custom"
+			explain := postgres.Explain
+			if generic {
+				if tt.valueBound {
+					continue
+				}
+				name, explain = tt.name+"/generic", postgres.ExplainGeneric
+			}
+			t.Run(name, func(t *testing.T) {
+				raw, err := explain(t.Context(), db, tt.s)
+				require.NoError(t, err)
+				var used, shape []string
+				for _, n := range parsePlan(t, raw).nodes() {
+					shape = append(shape, strings.TrimSpace(n.NodeType+" "+n.RelationName+" "+n.IndexName))
+					if n.NodeType == "Seq Scan" && (n.RelationName == "sensor_readings" || n.RelationName == "anomalies") {
+						t.Errorf("sequential scan of %s", n.RelationName)
+					}
+					if n.IndexName != "" {
+						used = append(used, n.IndexName)
+					}
+				}
+				t.Log(strings.Join(shape, " > "))
+				assert.True(t, slices.ContainsFunc(used, func(ix string) bool { return slices.Contains(tt.index, ix) }),
+					"uses %v, want one of %v\n%s", used, tt.index, strings.Join(shape, "\n"))
+			})
+		}
+	}
+
+	// Find without any filter counts every anomaly: the plan reads them all whichever way it
+	// goes, a sequential scan of the table or (with random_page_cost set for SSDs, or a
+	// larger table) an index-only scan of its smallest index. Only the page must use an index.
+	t.Run("Find/count_of_every_anomaly", func(t *testing.T) {
+		raw, err := postgres.Explain(t.Context(), db, count(everySeverity))
+		require.NoError(t, err)
+		var shape []string
+		for _, n := range parsePlan(t, raw).nodes() {
+			shape = append(shape, strings.TrimSpace(n.NodeType+" "+n.RelationName+" "+n.IndexName))
+			if n.RelationName == "sensor_readings" || n.IndexName != "" && strings.HasPrefix(n.IndexName, "sensor_readings") {
+				t.Errorf("counting anomalies reads readings: %s", raw)
+			}
+		}
+		t.Log(strings.Join(shape, " > "))
+	})
+}
+
+// countPlaceholders counts the "?" of q.
+func countPlaceholders(q string) int {
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+		}
+	}
+	return n
+}

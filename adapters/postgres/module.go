@@ -1,0 +1,38 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// Module provides, from a Config and a *slog.Logger that the caller supplies, the *DB
+// (closed when the application stops), the storage ports over it, and the DB as a
+// ports.Pinger in the "pingers" group.
+var Module = fx.Module("postgres",
+	fx.Provide(
+		newLifecycleDB,
+		fx.Annotate(NewReadingRepository, fx.As(new(ports.ReadingRepository))),
+		fx.Annotate(NewAnomalyRepository, fx.As(new(ports.AnomalyRepository))),
+		fx.Annotate(NewEquipmentRepository, fx.As(new(ports.EquipmentRepository))),
+		fx.Annotate(NewBatchWriter, fx.As(new(ports.BatchWriter))),
+		fx.Annotate(pinger, fx.ResultTags(`group:"pingers"`)),
+	),
+)
+
+// newLifecycleDB opens the database while the application is built, so that an unreachable
+// server or a schema behind this build stops it there, and closes it when the application
+// stops.
+func newLifecycleDB(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*DB, error) {
+	db, err := Open(context.Background(), cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
+	return db, nil
+}
+
+func pinger(db *DB) ports.Pinger { return db }

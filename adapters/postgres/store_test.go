@@ -1,0 +1,419 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/production-line-monitor/plm/adapters/postgres"
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+	"github.com/production-line-monitor/plm/ports/portstest"
+)
+
+func TestIntegrationContract(t *testing.T) {
+	portstest.Run(t, func(t *testing.T) portstest.Stores { return stores(sharedDB(t)) })
+}
+
+var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+
+func newReading(eq, id string, v float64, ts time.Time) ports.StoredReading {
+	r, err := sensor.NewReading(id, eq, sensor.Temperature, v, "celsius", ts, ts.Add(time.Millisecond))
+	if err != nil {
+		panic(err)
+	}
+	return ports.StoredReading{Reading: r}
+}
+
+func TestIntegrationDataSurvivesCloseAndOpen(t *testing.T) {
+	sharedDB(t) // empties the tables
+	db, err := postgres.Open(t.Context(), postgres.Config{URL: sharedURL(t)}, nil)
+	require.NoError(t, err)
+	r := newReading("press-01", "r-1", 71.5, t0)
+	s := stores(db)
+	require.NoError(t, s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{
+		Readings:  []ports.StoredReading{r},
+		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
+	}))
+	_, err = s.Equipment.UpsertMetadata(t.Context(), "press-01", equipment.Metadata{Name: "Press"}, t0)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	db, err = postgres.Open(t.Context(), postgres.Config{URL: sharedURL(t)}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s = stores(db)
+	got, err := s.Readings.History(t.Context(), ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 10})
+	require.NoError(t, err)
+	assert.Equal(t, []ports.StoredReading{r}, got)
+	e, err := s.Equipment.Get(t.Context(), "press-01")
+	require.NoError(t, err)
+	assert.Equal(t, equipment.Equipment{ID: "press-01", Name: "Press", CreatedAt: r.ReceivedAt, LastSeenAt: r.ReceivedAt}, e)
+}
+
+func TestIntegrationPing(t *testing.T) {
+	db := open(t, sharedURL(t))
+	assert.Equal(t, "storage", db.Name())
+	require.NoError(t, db.Ping(t.Context()))
+	require.NoError(t, db.Close())
+	assert.ErrorIs(t, db.Ping(t.Context()), ports.ErrUnavailable)
+}
+
+func TestIntegrationOpenSizesThePoolAndSetsTheStatementTimeout(t *testing.T) {
+	requireServer(t)
+	tests := []struct {
+		name             string
+		cfg              postgres.Config
+		wantMin, wantMax int32
+		wantTimeout      string
+	}{
+		{name: "defaults", wantMin: 0, wantMax: 10, wantTimeout: "30s"},
+		{name: "configured", cfg: postgres.Config{MaxConns: 3, MinConns: 1, StatementTimeout: 1500 * time.Millisecond},
+			wantMin: 1, wantMax: 3, wantTimeout: "1500ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.URL = sharedURL(t)
+			db, err := postgres.Open(t.Context(), cfg, nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = db.Close() })
+			minConns, maxConns := postgres.PoolSize(db)
+			assert.Equal(t, tt.wantMin, minConns)
+			assert.Equal(t, tt.wantMax, maxConns)
+			got, err := postgres.QueryString(t.Context(), db, "SHOW statement_timeout")
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantTimeout, got)
+		})
+	}
+}
+
+func TestIntegrationStatementTimeoutIsUnavailable(t *testing.T) {
+	requireServer(t)
+	db, err := postgres.Open(t.Context(), postgres.Config{URL: sharedURL(t), StatementTimeout: 50 * time.Millisecond}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	err = postgres.Exec(t.Context(), db, "SELECT pg_sleep(2)")
+	assert.ErrorIs(t, err, ports.ErrUnavailable)
+	require.NoError(t, db.Ping(t.Context()), "the connection is still usable")
+}
+
+func TestIntegrationTimescaleDBIsInactiveWithoutTheExtension(t *testing.T) {
+	db := sharedDB(t)
+	installed, err := postgres.QueryInt64(t.Context(), db,
+		"SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
+	require.NoError(t, err)
+	active, err := db.TimescaleDB(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, installed == 1, active)
+	assert.False(t, active, "this server has no TimescaleDB")
+}
+
+func TestIntegrationClosedDatabaseIsUnavailable(t *testing.T) {
+	db := open(t, sharedURL(t))
+	s := stores(db)
+	require.NoError(t, db.Close())
+	ctx := t.Context()
+	calls := map[string]func() error{
+		"WriteBatch": func() error {
+			return s.Writer.WriteBatch(ctx, ports.ProcessedBatch{Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: t0}}})
+		},
+		"StoredRefs": func() error {
+			_, err := s.Readings.StoredRefs(ctx, []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
+			return err
+		},
+		"RecentValues": func() error {
+			_, err := s.Readings.RecentValues(ctx, sensor.Key{EquipmentID: "press-01", Type: sensor.Temperature}, 10)
+			return err
+		},
+		"History": func() error {
+			_, err := s.Readings.History(ctx, ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 1})
+			return err
+		},
+		"Averages": func() error {
+			_, err := s.Readings.Averages(ctx, ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 1}, time.Minute)
+			return err
+		},
+		"Latest": func() error { _, err := s.Readings.Latest(ctx, "press-01"); return err },
+		"CountByBucket": func() error {
+			_, err := s.Readings.CountByBucket(ctx, "", t0, t0.Add(3*time.Hour), time.Hour)
+			return err
+		},
+		"Find":               func() error { _, _, err := s.Anomalies.Find(ctx, ports.AnomalyQuery{Limit: 1}); return err },
+		"CountBySeverity":    func() error { _, err := s.Anomalies.CountBySeverity(ctx, "", t0, t0.Add(time.Hour)); return err },
+		"CountDetectedSince": func() error { _, err := s.Anomalies.CountDetectedSince(ctx, "press-01", t0); return err },
+		"Get":                func() error { _, err := s.Equipment.Get(ctx, "press-01"); return err },
+		"All":                func() error { _, err := s.Equipment.All(ctx); return err },
+		"UpsertMetadata": func() error {
+			_, err := s.Equipment.UpsertMetadata(ctx, "press-01", equipment.Metadata{}, t0)
+			return err
+		},
+		"LatestSession": func() error { _, err := s.Equipment.LatestSession(ctx, "press-01"); return err },
+		"Sessions":      func() error { _, err := s.Equipment.Sessions(ctx, "", t0, t0.Add(time.Hour)); return err },
+		"TimescaleDB":   func() error { _, err := db.TimescaleDB(ctx); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			err := call()
+			assert.ErrorIs(t, err, ports.ErrUnavailable)
+			assert.NotErrorIs(t, err, ports.ErrNotFound)
+		})
+	}
+}
+
+func TestOpenFailsFastWhenNoServerAnswers(t *testing.T) {
+	start := time.Now()
+	_, err := postgres.Open(t.Context(), postgres.Config{URL: "postgres://postgres@127.0.0.1:1/plm?sslmode=disable"}, nil)
+	assert.ErrorIs(t, err, ports.ErrUnavailable)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestOpenTimesOutOnAServerThatNeverAnswers(t *testing.T) {
+	// A listener that accepts and then says nothing: the connect timeout must end the wait.
+	silent := silentListener(t)
+	start := time.Now()
+	_, err := postgres.Open(t.Context(), postgres.Config{
+		URL: "postgres://postgres@" + silent + "/plm?sslmode=disable&connect_timeout=1",
+	}, nil)
+	assert.ErrorIs(t, err, ports.ErrUnavailable)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestOpenRejectsABadConfig(t *testing.T) {
+	tests := map[string]postgres.Config{
+		"empty_url":             {},
+		"unparsable_url":        {URL: "postgres://a:b@[::1"},
+		"min_above_max":         {URL: "postgres://127.0.0.1:1/plm", MaxConns: 2, MinConns: 3},
+		"negative_max":          {URL: "postgres://127.0.0.1:1/plm", MaxConns: -1},
+		"timeout_under_a_milli": {URL: "postgres://127.0.0.1:1/plm", StatementTimeout: time.Microsecond},
+	}
+	for name, cfg := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := postgres.Open(t.Context(), cfg, nil)
+			assert.ErrorIs(t, err, postgres.ErrBadConfig)
+			assert.NotErrorIs(t, err, ports.ErrUnavailable)
+		})
+	}
+}
+
+func TestIntegrationCanceledContextIsReported(t *testing.T) {
+	db := sharedDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := postgres.NewEquipmentRepository(db).All(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.NotErrorIs(t, err, ports.ErrUnavailable)
+}
+
+func TestIntegrationWriteBatchIsAllOrNothing(t *testing.T) {
+	s := stores(sharedDB(t))
+	r := newReading("press-01", "r-1", 71.5, t0)
+	bad := anomaly.Anomaly{ID: "a-1", ReadingID: "r-1", EquipmentID: "press-01", SensorType: sensor.Temperature,
+		Severity: "SEVERE", Timestamp: t0, DetectedAt: t0} // breaks the severity check, after the reading went in
+	err := s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{
+		Readings:  []ports.StoredReading{r},
+		Anomalies: []anomaly.Anomaly{bad},
+		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
+	})
+	require.ErrorIs(t, err, ports.ErrConflict)
+
+	stored, err := s.Readings.StoredRefs(t.Context(), []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
+	require.NoError(t, err)
+	assert.Empty(t, stored, "the reading was rolled back")
+	_, err = s.Equipment.Get(t.Context(), "press-01")
+	assert.ErrorIs(t, err, ports.ErrNotFound, "the sighting was rolled back")
+	counts, err := s.Readings.CountByBucket(t.Context(), "", t0.Add(-time.Hour), t0.Add(2*time.Hour), time.Hour)
+	require.NoError(t, err)
+	assert.Empty(t, counts, "the rollup was rolled back")
+}
+
+func TestIntegrationWriteBatchFailingAtItsLastStatementStoresNothing(t *testing.T) {
+	s := stores(sharedDB(t))
+	r := newReading("press-01", "r-1", 71.5, t0)
+	err := s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{
+		Readings:  []ports.StoredReading{r},
+		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
+		// The sessions go last: this one names equipment that no sighting registered.
+		Sessions: []equipment.Session{{EquipmentID: "press-99", Start: t0, End: t0}},
+	})
+	require.ErrorIs(t, err, ports.ErrConflict)
+
+	stored, err := s.Readings.StoredRefs(t.Context(), []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
+	require.NoError(t, err)
+	assert.Empty(t, stored, "the reading was rolled back")
+	all, err := s.Equipment.All(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, all, "the sighting was rolled back")
+}
+
+func TestIntegrationNonFiniteValueIsAConflict(t *testing.T) {
+	db := sharedDB(t)
+	r := newReading("press-01", "r-1", 1, t0)
+	r.Value = 1 / zero() // past sensor.NewReading: the database refuses it too
+	err := postgres.NewBatchWriter(db).WriteBatch(t.Context(), ports.ProcessedBatch{
+		Readings:  []ports.StoredReading{r},
+		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
+	})
+	assert.ErrorIs(t, err, ports.ErrConflict)
+}
+
+func zero() float64 { return 0 }
+
+func TestBucketsShorterThanAMicrosecondAreRefused(t *testing.T) {
+	r := postgres.NewReadingRepository(nil) // refused before the database is asked
+	_, err := r.CountByBucket(t.Context(), "", t0, t0.Add(time.Hour), time.Nanosecond)
+	assert.ErrorIs(t, err, postgres.ErrBadInterval)
+	_, err = r.Averages(t.Context(), ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 10}, 0)
+	assert.ErrorIs(t, err, postgres.ErrBadInterval)
+}
+
+func TestIntegrationCountByBucketEqualsARawCount(t *testing.T) {
+	s := stores(sharedDB(t))
+	rng := rand.New(rand.NewPCG(1, 2))
+	machines := []string{"press-01", "press-02", "lathe-01"}
+	start := t0.Add(-36 * time.Hour)
+	span := 72 * time.Hour
+	var all []ports.StoredReading
+	for b := range 20 {
+		var batch ports.ProcessedBatch
+		last := map[string]time.Time{}
+		for i := range 200 {
+			eq := machines[rng.IntN(len(machines))]
+			ts := start.Add(time.Duration(rng.Int64N(int64(span/time.Microsecond))) * time.Microsecond)
+			r := newReading(eq, fmt.Sprintf("r-%d-%d", b, i), float64(i), ts)
+			batch.Readings = append(batch.Readings, r)
+			if r.ReceivedAt.After(last[eq]) {
+				last[eq] = r.ReceivedAt
+			}
+		}
+		for eq, at := range last {
+			batch.Sightings = append(batch.Sightings, ports.Sighting{EquipmentID: eq, LastSeenAt: at})
+		}
+		require.NoError(t, s.Writer.WriteBatch(t.Context(), batch))
+		require.NoError(t, s.Writer.WriteBatch(t.Context(), batch), "redelivered: counted once")
+		all = append(all, batch.Readings...)
+	}
+
+	// want counts, in Go, the readings of eq (or all) in [from, to) by bucket.
+	want := func(eq string, from, to time.Time, bucket time.Duration) []ports.BucketCount {
+		b := bucket.Microseconds()
+		counts := map[int64]int64{}
+		for _, r := range all {
+			if (eq == "" || r.EquipmentID == eq) && !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+				us := r.Timestamp.UnixMicro()
+				counts[us-((us%b)+b)%b]++
+			}
+		}
+		var out []ports.BucketCount
+		for _, k := range slices.Sorted(maps.Keys(counts)) {
+			out = append(out, ports.BucketCount{Bucket: time.UnixMicro(k).UTC(), Count: counts[k]})
+		}
+		return out
+	}
+	ranges := []struct{ from, to time.Time }{
+		{start, start.Add(span)},                             // whole hours only
+		{start.Add(-time.Hour), start.Add(span + time.Hour)}, // beyond every reading
+		{start.Add(17*time.Minute + 3*time.Microsecond), start.Add(50*time.Hour + 59*time.Minute)},
+		{start.Add(5 * time.Hour), start.Add(5*time.Hour + 30*time.Minute)}, // inside one hour
+		{start.Add(5*time.Hour + 30*time.Minute), start.Add(6*time.Hour + 30*time.Minute)},
+		{start.Add(5*time.Hour + 30*time.Minute), start.Add(7*time.Hour + 30*time.Minute)}, // one whole hour
+	}
+	for range 10 { // random ranges, at microsecond precision
+		a := start.Add(time.Duration(rng.Int64N(int64(span/time.Microsecond))) * time.Microsecond)
+		b := a.Add(time.Duration(rng.Int64N(int64(30*time.Hour/time.Microsecond))) * time.Microsecond)
+		ranges = append(ranges, struct{ from, to time.Time }{a, b})
+	}
+	for _, bucket := range []time.Duration{time.Hour, 3 * time.Hour, 24 * time.Hour, 7 * time.Minute} {
+		for _, eq := range []string{"", "press-02"} {
+			for i, rg := range ranges {
+				t.Run(fmt.Sprintf("%s/%q/%d", bucket, eq, i), func(t *testing.T) {
+					got, err := s.Readings.CountByBucket(t.Context(), eq, rg.from, rg.to, bucket)
+					require.NoError(t, err)
+					assert.Equal(t, want(eq, rg.from, rg.to, bucket), got)
+				})
+			}
+		}
+	}
+}
+
+func TestIntegrationConcurrentWritersAndReaders(t *testing.T) {
+	s := stores(sharedDB(t))
+	const writers, batches, per = 4, 10, 50
+	errs := make(chan error, writers*batches*2)
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for b := range batches {
+				// Every writer writes to every machine, in its own order: row locks on the
+				// same equipment, sessions and rollup rows.
+				rs := make([]ports.StoredReading, per)
+				var sightings []ports.Sighting
+				var sessions []equipment.Session
+				for i := range rs {
+					eq := fmt.Sprintf("press-%02d", (i+w)%writers)
+					rs[i] = newReading(eq, fmt.Sprintf("r-%d-%d-%d", w, b, i), float64(i), t0.Add(time.Duration(b*per+i)*time.Second))
+					sightings = append(sightings, ports.Sighting{EquipmentID: eq, LastSeenAt: rs[i].ReceivedAt})
+					sessions = append(sessions, equipment.Session{EquipmentID: eq, Start: t0, End: rs[i].ReceivedAt})
+				}
+				errs <- s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{Readings: rs, Sightings: sightings, Sessions: sessions})
+				_, err := s.Readings.RecentValues(t.Context(), sensor.Key{EquipmentID: "press-00", Type: sensor.Temperature}, 100)
+				errs <- err
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	counts, err := s.Readings.CountByBucket(t.Context(), "", t0, t0.Add(24*time.Hour), 24*time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, []ports.BucketCount{{Bucket: t0.Truncate(24 * time.Hour), Count: writers * batches * per}}, counts)
+	sessions, err := s.Equipment.Sessions(t.Context(), "", t0, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, sessions, writers)
+	for _, ss := range sessions {
+		assert.Equal(t, t0.Add(time.Duration(batches*per-1)*time.Second+time.Millisecond), ss.End, ss.EquipmentID)
+	}
+}
+
+// silentListener accepts connections on a local port and never answers on them; it returns
+// the port's address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-accepted
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
