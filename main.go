@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"go.uber.org/dig"
 	"go.uber.org/fx"
 
 	"github.com/production-line-monitor/plm/bootstrap"
@@ -21,6 +23,8 @@ const usage = `Production Line Monitor
 
 Usage:
   plm [run]    start the service (webhook, detection and the query API)
+  plm migrate up|down|status
+               apply, roll back (one step) or list the PostgreSQL schema migrations
   plm config   list the configuration variables with their defaults
   plm healthcheck
                exit 0 if the service at PLM_ADDR answers /healthz (for container health checks)
@@ -45,10 +49,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
-	case "config":
-		for _, v := range bootstrap.Variables {
-			fmt.Fprintf(stdout, "%-22s %-10s %s\n", v.Name, v.Default, v.Help)
+	case "migrate":
+		if err := migrate(args[1:], stdout); err != nil {
+			fmt.Fprintln(stderr, "plm:", err)
+			return 1
 		}
+		return 0
+	case "config":
+		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, v := range bootstrap.Variables {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", v.Name, v.Default, v.Help)
+		}
+		_ = w.Flush()
 		return 0
 	case "healthcheck":
 		if err := healthcheck(os.Getenv("PLM_ADDR")); err != nil {
@@ -84,6 +96,19 @@ func healthcheck(addr string) error {
 	return nil
 }
 
+func migrate(args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return bootstrap.ErrMigrateUsage
+	}
+	cfg, err := bootstrap.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return bootstrap.Migrate(ctx, cfg, args[0], stdout)
+}
+
 func serve(stderr io.Writer) error {
 	cfg, err := bootstrap.LoadConfig(os.Getenv)
 	if err != nil {
@@ -94,9 +119,10 @@ func serve(stderr io.Writer) error {
 		return err
 	}
 	log := bootstrap.NewLogger(cfg, stderr)
-	app := fx.New(bootstrap.Embedded(cfg, log))
+	app := fx.New(bootstrap.Service(cfg, log))
 	if err := app.Err(); err != nil {
-		return err
+		// fx wraps a constructor's error in the whole chain of dependencies: say what failed.
+		return dig.RootCause(err)
 	}
 	startCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

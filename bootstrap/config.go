@@ -31,7 +31,21 @@ type Config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	Database        Database
 }
+
+// Database selects and tunes the storage. An empty URL means the embedded SQLite file.
+type Database struct {
+	URL              string
+	MaxConns         int
+	StatementTimeout time.Duration
+	MigrateOnStart   bool
+	CompressAfter    time.Duration // TimescaleDB only
+	Retention        time.Duration // TimescaleDB only; 0: keep readings forever
+}
+
+// Embedded reports whether the storage is the embedded SQLite file.
+func (d Database) Embedded() bool { return d.URL == "" }
 
 // RateLimit is how many requests one API key may make per period; Limit 0 means no limit.
 type RateLimit struct {
@@ -67,6 +81,12 @@ var Variables = []Variable{
 	{"PLM_WRITE_TIMEOUT", "10s", "time allowed to write a response"},
 	{"PLM_IDLE_TIMEOUT", "60s", "how long an idle keep-alive connection stays open"},
 	{"PLM_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take"},
+	{"PLM_DATABASE_URL", "", "postgres:// URL of the production database; empty: the embedded SQLite file in PLM_DATA_DIR"},
+	{"PLM_DB_MAX_CONNS", "10", "PostgreSQL connection pool size"},
+	{"PLM_DB_STATEMENT_TIMEOUT", "30s", "longest a PostgreSQL statement may run"},
+	{"PLM_MIGRATE_ON_START", "true", "apply pending PostgreSQL migrations at start (false: run 'plm migrate up' yourself)"},
+	{"PLM_COMPRESS_AFTER", "168h", "TimescaleDB: compress readings older than this (set when the TimescaleDB migration runs)"},
+	{"PLM_RETENTION", "off", "TimescaleDB: drop readings older than this, e.g. 8760h; off keeps them (set when the TimescaleDB migration runs)"},
 }
 
 // ErrInvalidConfig wraps every configuration error.
@@ -76,10 +96,8 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 // every bad variable at once, one line each.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	l := loader{getenv: getenv}
-	for _, name := range []string{"PLM_DATABASE_URL", "PLM_REDIS_URL"} {
-		if getenv(name) != "" {
-			l.fail(name, "this build runs only the embedded set-up (SQLite and an in-process queue); unset it")
-		}
+	if getenv("PLM_REDIS_URL") != "" {
+		l.fail("PLM_REDIS_URL", "this build has only the in-process queue; unset it")
 	}
 	cfg := Config{
 		Addr:      l.str("PLM_ADDR"),
@@ -104,6 +122,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		WriteTimeout:    l.duration("PLM_WRITE_TIMEOUT"),
 		IdleTimeout:     l.duration("PLM_IDLE_TIMEOUT"),
 		ShutdownTimeout: l.duration("PLM_SHUTDOWN_TIMEOUT"),
+		Database: Database{
+			URL:              strings.TrimSpace(getenv("PLM_DATABASE_URL")),
+			MaxConns:         l.integer("PLM_DB_MAX_CONNS", 1, 1000),
+			StatementTimeout: l.duration("PLM_DB_STATEMENT_TIMEOUT"),
+			MigrateOnStart:   l.boolean("PLM_MIGRATE_ON_START"),
+			CompressAfter:    l.duration("PLM_COMPRESS_AFTER"),
+			Retention:        l.optionalDuration("PLM_RETENTION"),
+		},
+	}
+	if u := cfg.Database.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		l.fail("PLM_DATABASE_URL", "must be a postgres:// or postgresql:// URL, or empty for the embedded database")
 	}
 	if cfg.Addr == "" {
 		l.fail("PLM_ADDR", "must not be empty")
@@ -213,6 +242,22 @@ func (l *loader) duration(name string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// optionalDuration is duration, with "off" for zero.
+func (l *loader) optionalDuration(name string) time.Duration {
+	if strings.EqualFold(l.str(name), "off") {
+		return 0
+	}
+	return l.duration(name)
+}
+
+func (l *loader) boolean(name string) bool {
+	b, err := strconv.ParseBool(l.str(name))
+	if err != nil {
+		l.fail(name, "must be true or false")
+	}
+	return b
 }
 
 func (l *loader) rateLimit(name string) RateLimit {

@@ -29,7 +29,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Addr != ":8080" || cfg.DataDir != "data" || len(cfg.APIKeys) != 0 || cfg.LogFormat != "text" ||
 		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
-		cfg.ShutdownTimeout != 30*time.Second {
+		cfg.ShutdownTimeout != 30*time.Second || !cfg.Database.Embedded() || cfg.Database.MaxConns != 10 ||
+		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
+		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	if cfg.Detector != anomaly.DefaultConfig {
@@ -48,6 +50,9 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_OFFLINE_AFTER": "1m", "PLM_ANOMALY_WINDOW": "2m", "PLM_MAX_BODY_BYTES": "2048",
 		"PLM_RATE_LIMIT": "600/m", "PLM_READ_TIMEOUT": "5s", "PLM_WRITE_TIMEOUT": "6s",
 		"PLM_IDLE_TIMEOUT": "7s", "PLM_SHUTDOWN_TIMEOUT": "8s",
+		"PLM_DATABASE_URL": "postgres://plm@db:5432/plm", "PLM_DB_MAX_CONNS": "25",
+		"PLM_DB_STATEMENT_TIMEOUT": "9s", "PLM_MIGRATE_ON_START": "false",
+		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h",
 	}
 	if len(vars) != len(bootstrap.Variables) {
 		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
@@ -63,11 +68,14 @@ func TestEveryVariableIsRead(t *testing.T) {
 		Rules:        equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, ShutdownTimeout: 8 * time.Second,
+		Database: bootstrap.Database{URL: "postgres://plm@db:5432/plm", MaxConns: 25, StatementTimeout: 9 * time.Second,
+			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour},
 	}
 	if got, w := cfg, want; got.Addr != w.Addr || got.DataDir != w.DataDir || strings.Join(got.APIKeys, ",") != strings.Join(w.APIKeys, ",") ||
 		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
 		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
-		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.ShutdownTimeout != w.ShutdownTimeout {
+		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.ShutdownTimeout != w.ShutdownTimeout ||
+		got.Database != w.Database {
 		t.Fatalf("got  %+v\nwant %+v", got, w)
 	}
 }
@@ -77,7 +85,9 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 	vars := map[string]string{
 		"PLM_WINDOW_SIZE": "ten", "PLM_MIN_SAMPLES": "1", "PLM_SEVERITY_LOW": "NaN", "PLM_OFFLINE_AFTER": "30",
 		"PLM_ANOMALY_WINDOW": "-1s", "PLM_RATE_LIMIT": "100/fortnight", "PLM_LOG_LEVEL": "loud", "PLM_LOG_FORMAT": "xml",
-		"PLM_MAX_BODY_BYTES": "12", "PLM_API_KEYS": "short", "PLM_DATABASE_URL": "postgres://x",
+		"PLM_MAX_BODY_BYTES": "12", "PLM_API_KEYS": "short", "PLM_DATABASE_URL": "mysql://x", "PLM_DB_MAX_CONNS": "0",
+		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "redis://localhost",
+		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever",
 	}
 	_, err := bootstrap.LoadConfig(env(vars))
 	if !errors.Is(err, bootstrap.ErrInvalidConfig) {
@@ -109,6 +119,8 @@ func TestBoundaries(t *testing.T) {
 		{"key of 16 characters", map[string]string{"PLM_API_KEYS": "0123456789abcdef"}, true},
 		{"key of 15 characters", map[string]string{"PLM_API_KEYS": "0123456789abcde"}, false},
 		{"redis url", map[string]string{"PLM_REDIS_URL": "redis://localhost"}, false},
+		{"postgresql scheme", map[string]string{"PLM_DATABASE_URL": "postgresql://localhost/plm"}, true},
+		{"sqlite file url", map[string]string{"PLM_DATABASE_URL": "file:plm.db"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,9 +172,17 @@ func TestAPIKeyFileThatHoldsNoKeyIsAnError(t *testing.T) {
 	}
 }
 
-func TestEmbeddedGraphIsComplete(t *testing.T) {
-	cfg, _ := bootstrap.LoadConfig(env(map[string]string{"PLM_DATA_DIR": t.TempDir(), "PLM_API_KEYS": "0123456789abcdef"}))
-	if err := fx.ValidateApp(bootstrap.Embedded(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))); err != nil {
-		t.Fatal(err)
+func TestServiceGraphsAreComplete(t *testing.T) {
+	for name, url := range map[string]string{"embedded": "", "postgres": "postgres://postgres@127.0.0.1:1/none"} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := bootstrap.LoadConfig(env(map[string]string{"PLM_DATA_DIR": t.TempDir(),
+				"PLM_API_KEYS": "0123456789abcdef", "PLM_DATABASE_URL": url}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fx.ValidateApp(bootstrap.Service(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	httpadapter "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/adapters/memory"
+	"github.com/production-line-monitor/plm/adapters/postgres"
 	"github.com/production-line-monitor/plm/adapters/sqlite"
 	"github.com/production-line-monitor/plm/adapters/system"
 	"github.com/production-line-monitor/plm/adapters/watermill"
@@ -22,14 +23,17 @@ import (
 // DatabaseFile is the SQLite file of the embedded set-up, inside the data directory.
 const DatabaseFile = "plm.db"
 
-// Embedded is the whole service on its embedded default: SQLite storage under the data
-// directory and an in-process Watermill queue between the webhook and detection.
+// Service is the whole service: the webhook, detection and the query API, with an in-process
+// Watermill queue between the webhook and detection. Storage is the embedded SQLite file
+// under the data directory, or PostgreSQL when cfg.Database.URL is set.
 // cfg must carry at least one API key (see EnsureAPIKeys).
-func Embedded(cfg Config, log *slog.Logger) fx.Option {
+func Service(cfg Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
 			l.UseLogLevel(slog.LevelDebug)
+			// Start-up failures are reported once, by the caller, with their root cause.
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
 		fx.StopTimeout(cfg.ShutdownTimeout),
@@ -37,7 +41,6 @@ func Embedded(cfg Config, log *slog.Logger) fx.Option {
 			log,
 			cfg.Detector,
 			cfg.Rules,
-			sqlite.Config{Path: filepath.Join(cfg.DataDir, DatabaseFile)},
 			httpadapter.Config{
 				Addr: cfg.Addr, APIKeys: cfg.APIKeys, BodyLimit: cfg.MaxBodyBytes,
 				ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
@@ -51,12 +54,25 @@ func Embedded(cfg Config, log *slog.Logger) fx.Option {
 				return memory.NewRateLimiter(cfg.RateLimit.Limit, cfg.RateLimit.Per, c.Now)
 			},
 		),
-		sqlite.Module,
+		storage(cfg),
 		application.Module,
 		watermill.EmbeddedModule,
 		httpadapter.Module,
 		fx.Invoke(startQueue, startServer),
 	)
+}
+
+// storage chooses the storage adapter.
+func storage(cfg Config) fx.Option {
+	if cfg.Database.Embedded() {
+		return fx.Options(fx.Supply(sqlite.Config{Path: filepath.Join(cfg.DataDir, DatabaseFile)}), sqlite.Module)
+	}
+	return fx.Options(fx.Supply(postgresConfig(cfg.Database)), postgres.Module)
+}
+
+func postgresConfig(d Database) postgres.Config {
+	return postgres.Config{URL: d.URL, MaxConns: int32(d.MaxConns), StatementTimeout: d.StatementTimeout,
+		MigrateOnStart: d.MigrateOnStart, CompressAfter: d.CompressAfter, RetainFor: d.Retention}
 }
 
 func newRegistry() *prometheus.Registry {

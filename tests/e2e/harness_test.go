@@ -54,7 +54,7 @@ func start(t *testing.T, cfg bootstrap.Config, now time.Time) *service {
 	var srv *httpadapter.Server
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app := fxtest.New(t,
-		bootstrap.Embedded(cfg, log),
+		bootstrap.Service(cfg, log),
 		fx.Replace(fx.Annotate(clock, fx.As(new(ports.Clock)))),
 		fx.Populate(&srv),
 	)
