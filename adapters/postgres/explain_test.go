@@ -1,7 +1,9 @@
 package postgres_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -71,25 +73,7 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 	db := open(t, newDatabase(t))
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	start := time.Now()
-	// The indexes that the load does not need (and any foreign key) are dropped and then
-	// rebuilt, from their own definitions, after it: a bulk build takes seconds where a
-	// million inserts into them would take minutes.
-	rebuild, err := postgres.QueryStrings(t.Context(), db, `
-		SELECT pg_get_indexdef(indexrelid) FROM pg_index
-		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
-		UNION ALL
-		SELECT format('ALTER TABLE sensor_readings ADD CONSTRAINT %I %s', conname, pg_get_constraintdef(oid))
-		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
-	require.NoError(t, err)
-	require.Len(t, rebuild, 3, "the three indexes that are not unique")
-	drop, err := postgres.QueryStrings(t.Context(), db, `
-		SELECT format('DROP INDEX %s', indexrelid::regclass) FROM pg_index
-		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
-		UNION ALL
-		SELECT format('ALTER TABLE sensor_readings DROP CONSTRAINT %I', conname)
-		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
-	require.NoError(t, err)
-	load := []string{
+	err := loadInBulk(t.Context(), db, base,
 		`INSERT INTO equipment (id, created_at) SELECT 'eq-' || lpad(i::text, 3, '0'), ? FROM generate_series(0, 199) AS i`,
 		// 200 machines, 4 sensors each, a reading a second for 11.6 days.
 		`INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
@@ -98,22 +82,10 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 			(i % 1000) / 10.0, 'u', ?::timestamptz + i * interval '1 second',
 			?::timestamptz + i * interval '1 second' + interval '5 milliseconds', i % 97 = 0
 		FROM generate_series(0, 999999) AS i`,
-		// Every 97th reading is anomalous: 7 in 10 LOW, 2 MEDIUM, 1 CRITICAL.
-		`INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
-			window_size, severity, ts, detected_at)
-		SELECT 'a-' || seq, equipment_id, reading_id, sensor_type, value, 3.5, 40, 10, 100,
-			CASE WHEN seq % 10 < 7 THEN 'LOW' WHEN seq % 10 < 9 THEN 'MEDIUM' ELSE 'CRITICAL' END,
-			ts, received_at + interval '1 millisecond'
-		FROM sensor_readings WHERE anomalous`,
-	}
-	analyze := []string{`VACUUM ANALYZE sensor_readings`, `VACUUM ANALYZE anomalies`, `VACUUM ANALYZE equipment`}
-	for _, q := range slices.Concat(drop, load, rebuild, analyze) {
-		var args []any
-		for range countPlaceholders(q) {
-			args = append(args, base)
-		}
-		require.NoError(t, postgres.Exec(t.Context(), db, q, args...), q)
-	}
+		// Every 97th reading is anomalous.
+		insertAnomaliesOfFlaggedReadings,
+	)
+	require.NoError(t, err)
 	readings, err := postgres.QueryInt64(t.Context(), db, "SELECT count(*) FROM sensor_readings")
 	require.NoError(t, err)
 	require.Equal(t, int64(1_000_000), readings)
@@ -204,6 +176,53 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 		}
 		t.Log(strings.Join(shape, " > "))
 	})
+}
+
+// insertAnomaliesOfFlaggedReadings gives every reading marked anomalous its anomaly, detected
+// a millisecond after the reading was received: 7 in 10 LOW, 2 MEDIUM, 1 CRITICAL.
+const insertAnomaliesOfFlaggedReadings = `INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type,
+		value, z_score, mean, std_dev, window_size, severity, ts, detected_at)
+	SELECT 'a-' || seq, equipment_id, reading_id, sensor_type, value, 3.5, 40, 10, 100,
+		CASE WHEN seq % 10 < 7 THEN 'LOW' WHEN seq % 10 < 9 THEN 'MEDIUM' ELSE 'CRITICAL' END,
+		ts, received_at + interval '1 millisecond'
+	FROM sensor_readings WHERE anomalous`
+
+// loadInBulk runs the load statements on db, each "?" in them standing for at, then rebuilds
+// the indexes and analyzes the tables. The indexes of sensor_readings that the load does not
+// need (and any foreign key) are dropped before it and rebuilt, from their own definitions,
+// after it: a bulk build takes seconds where millions of inserts into them would take minutes.
+func loadInBulk(ctx context.Context, db *postgres.DB, at time.Time, load ...string) error {
+	rebuild, err := postgres.QueryStrings(ctx, db, `
+		SELECT pg_get_indexdef(indexrelid) FROM pg_index
+		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
+		UNION ALL
+		SELECT format('ALTER TABLE sensor_readings ADD CONSTRAINT %I %s', conname, pg_get_constraintdef(oid))
+		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
+	if err != nil {
+		return fmt.Errorf("list the indexes to rebuild: %w", err)
+	}
+	if len(rebuild) != 3 {
+		return fmt.Errorf("found %d indexes of sensor_readings that are not unique, want the schema's 3", len(rebuild))
+	}
+	drop, err := postgres.QueryStrings(ctx, db, `
+		SELECT format('DROP INDEX %s', indexrelid::regclass) FROM pg_index
+		WHERE indrelid = 'sensor_readings'::regclass AND NOT indisunique
+		UNION ALL
+		SELECT format('ALTER TABLE sensor_readings DROP CONSTRAINT %I', conname)
+		FROM pg_constraint WHERE conrelid = 'sensor_readings'::regclass AND contype = 'f'`)
+	if err != nil {
+		return fmt.Errorf("list the indexes to drop: %w", err)
+	}
+	for _, q := range slices.Concat(drop, load, rebuild, []string{"VACUUM ANALYZE"}) {
+		args := make([]any, countPlaceholders(q))
+		for i := range args {
+			args[i] = at
+		}
+		if err := postgres.Exec(ctx, db, q, args...); err != nil {
+			return fmt.Errorf("load in bulk: %s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // countPlaceholders counts the "?" of q.

@@ -60,6 +60,9 @@ func runTests(m *testing.M) int {
 	if shared.db != nil {
 		_ = shared.db.Close()
 	}
+	if metricsData.db != nil {
+		_ = metricsData.db.Close()
+	}
 	for i := range server.created.Load() {
 		dropDatabase(fmt.Sprintf("%s_%d", server.name, i+1))
 	}
@@ -142,11 +145,20 @@ func requireServer(t testing.TB) {
 func newDatabase(t testing.TB) string {
 	t.Helper()
 	requireServer(t)
-	name := fmt.Sprintf("%s_%d", server.name, server.created.Add(1))
-	if err := createDatabase(t.Context(), name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	url, err := createRunDatabase(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return databaseURL(name)
+	return url
+}
+
+// createRunDatabase creates an empty database, which the run drops, and returns its URL.
+func createRunDatabase(ctx context.Context) (string, error) {
+	name := fmt.Sprintf("%s_%d", server.name, server.created.Add(1))
+	if err := createDatabase(ctx, name); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return databaseURL(name), nil
 }
 
 // shared is the run's database, migrated, opened once and kept open for the whole run.

@@ -120,55 +120,16 @@ func TestIntegrationTimescaleDBIsInactiveWithoutTheExtension(t *testing.T) {
 }
 
 func TestIntegrationClosedDatabaseIsUnavailable(t *testing.T) {
-	db := open(t, sharedURL(t))
-	s := stores(db)
-	require.NoError(t, db.Close())
-	ctx := t.Context()
-	calls := map[string]func() error{
-		"WriteBatch": func() error {
-			return s.Writer.WriteBatch(ctx, ports.ProcessedBatch{Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: t0}}})
-		},
-		"StoredRefs": func() error {
-			_, err := s.Readings.StoredRefs(ctx, []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
-			return err
-		},
-		"RecentValues": func() error {
-			_, err := s.Readings.RecentValues(ctx, sensor.Key{EquipmentID: "press-01", Type: sensor.Temperature}, 10)
-			return err
-		},
-		"History": func() error {
-			_, err := s.Readings.History(ctx, ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 1})
-			return err
-		},
-		"Averages": func() error {
-			_, err := s.Readings.Averages(ctx, ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 1}, time.Minute)
-			return err
-		},
-		"Latest": func() error { _, err := s.Readings.Latest(ctx, "press-01"); return err },
-		"CountByBucket": func() error {
-			_, err := s.Readings.CountByBucket(ctx, "", t0, t0.Add(3*time.Hour), time.Hour)
-			return err
-		},
-		"Find":               func() error { _, _, err := s.Anomalies.Find(ctx, ports.AnomalyQuery{Limit: 1}); return err },
-		"CountBySeverity":    func() error { _, err := s.Anomalies.CountBySeverity(ctx, "", t0, t0.Add(time.Hour)); return err },
-		"CountDetectedSince": func() error { _, err := s.Anomalies.CountDetectedSince(ctx, "press-01", t0); return err },
-		"Get":                func() error { _, err := s.Equipment.Get(ctx, "press-01"); return err },
-		"All":                func() error { _, err := s.Equipment.All(ctx); return err },
-		"UpsertMetadata": func() error {
-			_, err := s.Equipment.UpsertMetadata(ctx, "press-01", equipment.Metadata{}, t0)
-			return err
-		},
-		"LatestSession": func() error { _, err := s.Equipment.LatestSession(ctx, "press-01"); return err },
-		"Sessions":      func() error { _, err := s.Equipment.Sessions(ctx, "", t0, t0.Add(time.Hour)); return err },
-		"TimescaleDB":   func() error { _, err := db.TimescaleDB(ctx); return err },
-	}
-	for name, call := range calls {
-		t.Run(name, func(t *testing.T) {
-			err := call()
-			assert.ErrorIs(t, err, ports.ErrUnavailable)
-			assert.NotErrorIs(t, err, ports.ErrNotFound)
-		})
-	}
+	var db *postgres.DB
+	portstest.Closed(t, func(t *testing.T) (portstest.Stores, func() error) {
+		db = open(t, sharedURL(t))
+		return stores(db), db.Close
+	})
+	t.Run("TimescaleDB", func(t *testing.T) {
+		_, err := db.TimescaleDB(t.Context())
+		assert.ErrorIs(t, err, ports.ErrUnavailable)
+		assert.NotErrorIs(t, err, ports.ErrNotFound)
+	})
 }
 
 func TestOpenFailsFastWhenNoServerAnswers(t *testing.T) {

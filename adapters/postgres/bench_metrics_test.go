@@ -1,0 +1,204 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/production-line-monitor/plm/adapters/postgres"
+)
+
+// The production metrics' benchmarks read 30 days of readings of 50 machines with 4 sensors
+// each, a reading per sensor every 200 seconds (a reading a second in all): 2,592,000
+// readings, about one in a thousand anomalous, with the hourly rollup filled as the batch
+// writer fills it.
+const (
+	metricsMachines = 50
+	metricsSensors  = metricsMachines * 4
+	metricsDays     = 30
+	// The sensors read in turn, one a second: each sensor every metricsSensors seconds.
+	metricsReadings = metricsDays * 24 * 3600
+	// metricsOne is the equipment of the one-equipment benchmarks.
+	metricsOne = "eq-07"
+)
+
+// metricsBase is when the data starts: a day boundary, in UTC.
+var metricsBase = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+
+// The range the benchmarks ask for: the 30 days, cut at 17 minutes past an hour at both
+// ends, so that CountByBucket reads the partial hours at its edges from sensor_readings and
+// the whole hours between them from the rollup.
+var (
+	metricsFrom = metricsBase.Add(17*time.Minute + 3*time.Microsecond)
+	metricsTo   = metricsBase.Add(metricsDays*24*time.Hour - 43*time.Minute)
+)
+
+// metricsData is the benchmarks' database, loaded once for the whole run and closed by
+// TestMain.
+var metricsData struct {
+	once sync.Once
+	db   *postgres.DB
+	err  error
+}
+
+// metricsDB returns the benchmarks' database, loading it on first use.
+func metricsDB(b *testing.B) *postgres.DB {
+	b.Helper()
+	requireServer(b)
+	metricsData.once.Do(func() {
+		start := time.Now()
+		metricsData.db, metricsData.err = loadMetricsData(context.Background())
+		if metricsData.err == nil {
+			b.Logf("loaded %d readings over %d days in %s", metricsReadings, metricsDays, time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if metricsData.err != nil {
+		b.Fatalf("load the metrics data: %v", metricsData.err)
+	}
+	return metricsData.db
+}
+
+// loadMetricsData creates, loads and checks the benchmarks' database, and opens it as the
+// service would.
+func loadMetricsData(ctx context.Context) (*postgres.DB, error) {
+	url, err := createRunDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Loading runs statements longer than the service's timeout allows.
+	loader, err := postgres.Open(ctx, postgres.Config{URL: url, MigrateOnStart: true, StatementTimeout: 10 * time.Minute}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open the database to load: %w", err)
+	}
+	err = loadInBulk(ctx, loader, metricsBase,
+		fmt.Sprintf(`INSERT INTO equipment (id, created_at)
+			SELECT 'eq-' || lpad(m::text, 2, '0'), ? FROM generate_series(0, %d) AS m`, metricsMachines-1),
+		// Reading i is of sensor i % sensors: the sensors read in turn, one a second, with
+		// under a second of jitter, so that timestamps rise with i as they do when readings
+		// arrive. Every 997th reading is anomalous: 997 is prime, so that the anomalies fall
+		// on every sensor.
+		fmt.Sprintf(`INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
+			SELECT 'eq-' || lpad(((i %% %d) / 4)::text, 2, '0'), 'r-' || i,
+				(ARRAY['temperature', 'vibration', 'pressure', 'voltage'])[1 + i %% 4],
+				(i %% 1000) / 10.0, 'u', ts, ts + interval '5 milliseconds', i %% 997 = 0
+			FROM generate_series(0, %d) AS i,
+				LATERAL (SELECT ?::timestamptz + i * interval '1 second' + (i::bigint * 7919 %% 1000000) * interval '1 microsecond' AS ts) AS t`,
+			metricsSensors, metricsReadings-1),
+		insertAnomaliesOfFlaggedReadings,
+		// The rollup, as the batch writer adds each batch's inserted readings to it.
+		`INSERT INTO reading_counts (equipment_id, hour, readings)
+		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		FROM sensor_readings GROUP BY 1, 2`,
+	)
+	if cerr := loader.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close the loaded database: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db, err := postgres.Open(ctx, postgres.Config{URL: url}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open the loaded database: %w", err)
+	}
+	if err := checkMetricsData(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkMetricsData checks that the repositories count, over the benchmarks' range, as many
+// readings and anomalies as the tables hold in it.
+func checkMetricsData(ctx context.Context, db *postgres.DB) error {
+	readings, anomalies := postgres.NewReadingRepository(db), postgres.NewAnomalyRepository(db)
+	var errs []error
+	for _, eq := range []string{"", metricsOne} {
+		where := "ts >= ? AND ts < ?"
+		args := []any{metricsFrom, metricsTo}
+		if eq != "" {
+			where, args = "equipment_id = ? AND "+where, append([]any{eq}, args...)
+		}
+		wantReadings, err := postgres.QueryInt64(ctx, db, "SELECT count(*) FROM sensor_readings WHERE "+where, args...)
+		if err != nil {
+			return fmt.Errorf("count the readings of equipment %q: %w", eq, err)
+		}
+		wantAnomalies, err := postgres.QueryInt64(ctx, db, "SELECT count(*) FROM anomalies WHERE "+where, args...)
+		if err != nil {
+			return fmt.Errorf("count the anomalies of equipment %q: %w", eq, err)
+		}
+		if wantReadings == 0 || wantAnomalies == 0 {
+			return fmt.Errorf("equipment %q: %d readings and %d anomalies in range, want some of each", eq, wantReadings, wantAnomalies)
+		}
+		for _, bucket := range []time.Duration{time.Hour, 24 * time.Hour} {
+			series, err := readings.CountByBucket(ctx, eq, metricsFrom, metricsTo, bucket)
+			if err != nil {
+				return fmt.Errorf("equipment %q by %s: %w", eq, bucket, err)
+			}
+			var got int64
+			for _, c := range series {
+				got += c.Count
+			}
+			if got != wantReadings {
+				errs = append(errs, fmt.Errorf("equipment %q by %s: CountByBucket counts %d readings, the table holds %d",
+					eq, bucket, got, wantReadings))
+			}
+		}
+		bySeverity, err := anomalies.CountBySeverity(ctx, eq, metricsFrom, metricsTo)
+		if err != nil {
+			return fmt.Errorf("equipment %q: %w", eq, err)
+		}
+		var got int64
+		for _, n := range bySeverity {
+			got += n
+		}
+		if got != wantAnomalies {
+			errs = append(errs, fmt.Errorf("equipment %q: CountBySeverity counts %d anomalies, the table holds %d",
+				eq, got, wantAnomalies))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// metricsScopes are the equipment the production metrics ask about: all, or one.
+var metricsScopes = []struct{ name, equipmentID string }{
+	{"all_equipment", ""},
+	{"one_equipment", metricsOne},
+}
+
+// BenchmarkCountByBucket30Days measures the readings series of the production metrics over
+// 30 days, by hour and by day.
+func BenchmarkCountByBucket30Days(b *testing.B) {
+	r := postgres.NewReadingRepository(metricsDB(b))
+	for _, bucket := range []struct {
+		name string
+		size time.Duration
+	}{{"hour", time.Hour}, {"day", 24 * time.Hour}} {
+		for _, scope := range metricsScopes {
+			b.Run(bucket.name+"/"+scope.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := r.CountByBucket(b.Context(), scope.equipmentID, metricsFrom, metricsTo, bucket.size); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCountBySeverity30Days measures the anomaly counts of the production metrics over
+// 30 days.
+func BenchmarkCountBySeverity30Days(b *testing.B) {
+	a := postgres.NewAnomalyRepository(metricsDB(b))
+	for _, scope := range metricsScopes {
+		b.Run(scope.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := a.CountBySeverity(b.Context(), scope.equipmentID, metricsFrom, metricsTo); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

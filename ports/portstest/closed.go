@@ -1,0 +1,79 @@
+package portstest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// Closed checks that stores whose database is closed answer every method of the four storage
+// ports with ports.ErrUnavailable, and never with ports.ErrNotFound: the database is gone, not
+// the data. open returns stores over a database and the function that closes that database;
+// Closed calls it once, before any method.
+func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
+	t.Helper()
+	s, closeDB := open(t)
+	if err := closeDB(); err != nil {
+		t.Fatalf("close the database: %v", err)
+	}
+	hour := at(time.Hour)
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"WriteBatch", func() error {
+			return s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{Sightings: []ports.Sighting{{EquipmentID: press1, LastSeenAt: base}}})
+		}},
+		{"StoredRefs", func() error {
+			_, err := s.Readings.StoredRefs(t.Context(), []ports.ReadingRef{{EquipmentID: press1, ReadingID: "r-1"}})
+			return err
+		}},
+		{"RecentValues", func() error {
+			_, err := s.Readings.RecentValues(t.Context(), sensor.Key{EquipmentID: press1, Type: sensor.Temperature}, 10)
+			return err
+		}},
+		{"History", func() error {
+			_, err := s.Readings.History(t.Context(), ports.HistoryQuery{EquipmentID: press1, From: base, To: hour, Limit: 1})
+			return err
+		}},
+		{"Averages", func() error {
+			_, err := s.Readings.Averages(t.Context(), ports.HistoryQuery{EquipmentID: press1, From: base, To: hour, Limit: 1}, time.Minute)
+			return err
+		}},
+		{"Latest", func() error { _, err := s.Readings.Latest(t.Context(), press1); return err }},
+		{"CountByBucket/raw", func() error {
+			_, err := s.Readings.CountByBucket(t.Context(), "", base, at(30*time.Minute), time.Hour)
+			return err
+		}},
+		{"CountByBucket/whole_hours", func() error {
+			_, err := s.Readings.CountByBucket(t.Context(), "", base, at(3*time.Hour), time.Hour)
+			return err
+		}},
+		{"Find", func() error { _, _, err := s.Anomalies.Find(t.Context(), ports.AnomalyQuery{Limit: 1}); return err }},
+		{"CountBySeverity", func() error { _, err := s.Anomalies.CountBySeverity(t.Context(), "", base, hour); return err }},
+		{"CountDetectedSince", func() error { _, err := s.Anomalies.CountDetectedSince(t.Context(), press1, base); return err }},
+		{"Get", func() error { _, err := s.Equipment.Get(t.Context(), press1); return err }},
+		{"All", func() error { _, err := s.Equipment.All(t.Context()); return err }},
+		{"UpsertMetadata", func() error {
+			_, err := s.Equipment.UpsertMetadata(t.Context(), press1, equipment.Metadata{}, base)
+			return err
+		}},
+		{"LatestSession", func() error { _, err := s.Equipment.LatestSession(t.Context(), press1); return err }},
+		{"Sessions", func() error { _, err := s.Equipment.Sessions(t.Context(), "", base, hour); return err }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			if !errors.Is(err, ports.ErrUnavailable) {
+				t.Errorf("want ports.ErrUnavailable, got %v", err)
+			}
+			if errors.Is(err, ports.ErrNotFound) {
+				t.Errorf("a closed database is not ports.ErrNotFound: %v", err)
+			}
+		})
+	}
+}
