@@ -23,9 +23,18 @@ import (
 
 var (
 	buildOnce sync.Once
+	buildDir  string
 	binary    string
 	buildErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // plmBinary builds the service once for the tests that run it as a process.
 func plmBinary(t *testing.T) string {
@@ -36,6 +45,7 @@ func plmBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		binary = filepath.Join(dir, "plm")
 		out, err := exec.Command("go", "build", "-o", binary, "../..").CombinedOutput()
 		if err != nil {
