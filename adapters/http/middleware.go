@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,25 +108,8 @@ const methodOther = "OTHER"
 // methodLabel returns a constant for each method Fiber routes, so that nothing of the
 // request buffer is kept in metrics.
 func methodLabel(m string) string {
-	switch m {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
-	case fiber.MethodConnect:
-		return fiber.MethodConnect
-	case fiber.MethodTrace:
-		return fiber.MethodTrace
+	if i := slices.Index(fiber.DefaultMethods, m); i >= 0 {
+		return fiber.DefaultMethods[i]
 	}
 	return methodOther
 }

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/production-line-monitor/plm/adapters/postgres"
-	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
@@ -165,37 +163,6 @@ func TestOpenRejectsABadConfig(t *testing.T) {
 			assert.NotErrorIs(t, err, ports.ErrUnavailable)
 		})
 	}
-}
-
-func TestIntegrationCanceledContextIsReported(t *testing.T) {
-	db := sharedDB(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := postgres.NewEquipmentRepository(db).All(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.NotErrorIs(t, err, ports.ErrUnavailable)
-}
-
-func TestIntegrationWriteBatchIsAllOrNothing(t *testing.T) {
-	s := stores(sharedDB(t))
-	r := newReading("press-01", "r-1", 71.5, t0)
-	bad := anomaly.Anomaly{ID: "a-1", ReadingID: "r-1", EquipmentID: "press-01", SensorType: sensor.Temperature,
-		Severity: "SEVERE", Timestamp: t0, DetectedAt: t0} // breaks the severity check, after the reading went in
-	err := s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{
-		Readings:  []ports.StoredReading{r},
-		Anomalies: []anomaly.Anomaly{bad},
-		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
-	})
-	require.ErrorIs(t, err, ports.ErrConflict)
-
-	stored, err := s.Readings.StoredRefs(t.Context(), []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
-	require.NoError(t, err)
-	assert.Empty(t, stored, "the reading was rolled back")
-	_, err = s.Equipment.Get(t.Context(), "press-01")
-	assert.ErrorIs(t, err, ports.ErrNotFound, "the sighting was rolled back")
-	counts, err := s.Readings.CountByBucket(t.Context(), "", t0.Add(-time.Hour), t0.Add(2*time.Hour), time.Hour)
-	require.NoError(t, err)
-	assert.Empty(t, counts, "the rollup was rolled back")
 }
 
 func TestIntegrationWriteBatchFailingAtItsLastStatementStoresNothing(t *testing.T) {
@@ -377,4 +344,8 @@ func silentListener(t *testing.T) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+func TestIntegrationDatabaseContract(t *testing.T) {
+	portstest.Database(t, func(t *testing.T) portstest.Stores { return stores(sharedDB(t)) })
 }

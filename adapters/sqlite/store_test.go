@@ -154,35 +154,6 @@ func TestClosedDatabaseIsUnavailable(t *testing.T) {
 	})
 }
 
-func TestCanceledContextIsReported(t *testing.T) {
-	db, _ := open(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	_, err := sqlite.NewEquipmentRepository(db).All(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.NotErrorIs(t, err, ports.ErrUnavailable)
-}
-
-func TestWriteBatchIsAllOrNothing(t *testing.T) {
-	db, _ := open(t)
-	s := stores(db)
-	r := newReading("press-01", "r-1", 71.5, t0)
-	bad := anomaly.Anomaly{ID: "a-1", ReadingID: "r-1", EquipmentID: "press-01", SensorType: sensor.Temperature,
-		Severity: "SEVERE", Timestamp: t0, DetectedAt: t0} // breaks the severity check, after the reading went in
-	err := s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{
-		Readings:  []ports.StoredReading{r},
-		Anomalies: []anomaly.Anomaly{bad},
-		Sightings: []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: r.ReceivedAt}},
-	})
-	require.ErrorIs(t, err, ports.ErrConflict)
-
-	stored, err := s.Readings.StoredRefs(t.Context(), []ports.ReadingRef{{EquipmentID: "press-01", ReadingID: "r-1"}})
-	require.NoError(t, err)
-	assert.Empty(t, stored, "the reading was rolled back")
-	_, err = s.Equipment.Get(t.Context(), "press-01")
-	assert.ErrorIs(t, err, ports.ErrNotFound, "the sighting was rolled back")
-}
-
 func TestReadingOfUnregisteredEquipmentIsAConflict(t *testing.T) {
 	db, _ := open(t)
 	err := sqlite.NewBatchWriter(db).WriteBatch(t.Context(), ports.ProcessedBatch{
@@ -267,4 +238,11 @@ func BenchmarkWriteBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "readings/s")
+}
+
+func TestDatabaseContract(t *testing.T) {
+	portstest.Database(t, func(t *testing.T) portstest.Stores {
+		db, _ := open(t)
+		return stores(db)
+	})
 }

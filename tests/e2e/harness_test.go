@@ -4,7 +4,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -166,8 +165,6 @@ func normal(equipment string, n int, start time.Time) []map[string]any {
 }
 
 func batch(rs []map[string]any) map[string]any { return map[string]any{"readings": rs} }
-
-func q(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/production-line-monitor/plm/tests/pgtest"
 )
 
 // proxy forwards TCP connections to a server and can cut them all, to stand for an outage.
@@ -76,8 +78,7 @@ func (p *proxy) down() {
 // When PostgreSQL goes away the API answers 503 with Retry-After, quickly, and stores
 // nothing; when it comes back the service recovers without a restart.
 func TestPostgresOutage(t *testing.T) {
-	admin := postgresAdmin(t)
-	dbURL, err := url.Parse(createDatabase(t, admin))
+	dbURL, err := url.Parse(pgtest.NewDatabase(t, pgtest.Admin(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
