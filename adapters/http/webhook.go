@@ -73,7 +73,13 @@ var (
 	ruleSensor    = validation.In(sensorTypeNames...).Error(msgSensorTypes)
 	ruleUnit      = validation.Length(0, sensor.MaxUnitLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxUnitLen))
 	ruleReadingID = validation.Length(0, sensor.MaxReadingIDLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxReadingIDLen))
-	ruleFinite    = validation.By(func(v any) error {
+	ruleNoNUL     = validation.By(func(v any) error {
+		if s, ok := v.(string); ok && strings.ContainsRune(s, 0) {
+			return errors.New("must not contain a NUL character")
+		}
+		return nil
+	})
+	ruleFinite = validation.By(func(v any) error {
 		if f, ok := v.(*float64); ok && f != nil && (math.IsInf(*f, 0) || math.IsNaN(*f)) {
 			return errors.New("must be a finite number")
 		}
@@ -87,9 +93,9 @@ func (r readingRequest) Validate() error {
 		validation.Field(&r.EquipmentID, ruleRequired, ruleIDLength, ruleIDPattern),
 		validation.Field(&r.SensorType, ruleRequired, ruleSensor),
 		validation.Field(&r.Value, ruleNotNil, ruleFinite),
-		validation.Field(&r.Unit, ruleUnit),
+		validation.Field(&r.Unit, ruleUnit, ruleNoNUL),
 		validation.Field(&r.Timestamp, validation.By(r.checkTimestamp)),
-		validation.Field(&r.ReadingID, ruleReadingID),
+		validation.Field(&r.ReadingID, ruleReadingID, ruleNoNUL),
 	)
 }
 

@@ -160,6 +160,17 @@ func TestWebhook_every_violation_of_every_reading_is_reported(t *testing.T) {
 	assert.Empty(t, h.pub.Events())
 }
 
+func TestWebhook_NUL_characters_are_refused(t *testing.T) {
+	// Storage cannot keep a NUL: accepted, such a reading would fail in the workers.
+	h := newHarness(t, recording())
+	e := h.post(webhook, batch(
+		`{"equipmentId": "press-01", "sensorType": "temperature", "value": 1, "unit": "deg\u0000C", "readingId": "r\u00001"}`,
+	)).apiError(t, http.StatusBadRequest, "validation_failed")
+	assert.Equal(t, []string{"readings[0].readingId", "readings[0].unit"}, e.fields())
+	assert.Equal(t, "must not contain a NUL character", e.message(t, "readings[0].unit"))
+	assert.Empty(t, h.pub.Events())
+}
+
 func TestWebhook_type_errors_name_every_field_and_index(t *testing.T) {
 	h := newHarness(t, recording())
 

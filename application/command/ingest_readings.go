@@ -104,6 +104,7 @@ var readingFields = []struct {
 	{sensor.ErrUnknownType, "sensorType"},
 	{sensor.ErrNonFinite, "value"},
 	{sensor.ErrUnitTooLong, "unit"},
+	{sensor.ErrBadUnit, "unit"},
 	{sensor.ErrMissingTimestamp, "timestamp"},
 	{sensor.ErrBadReadingID, "readingId"},
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -52,6 +53,7 @@ var (
 	ErrBadEquipmentID   = errors.New("equipment id is malformed")
 	ErrBadReadingID     = errors.New("reading id is malformed")
 	ErrUnitTooLong      = errors.New("unit is too long")
+	ErrBadUnit          = errors.New("unit holds a NUL character")
 	ErrMissingTimestamp = errors.New("timestamp is missing")
 )
 
@@ -86,7 +88,8 @@ func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts
 	if len(equipmentID) == 0 || len(equipmentID) > MaxEquipmentIDLen || !EquipmentIDPattern.MatchString(equipmentID) {
 		errs = append(errs, fmt.Errorf("%w: %q", ErrBadEquipmentID, equipmentID))
 	}
-	if len(id) == 0 || utf8.RuneCountInString(id) > MaxReadingIDLen {
+	// NUL is no text: storage refuses it, so it is refused here.
+	if len(id) == 0 || utf8.RuneCountInString(id) > MaxReadingIDLen || strings.ContainsRune(id, 0) {
 		errs = append(errs, fmt.Errorf("%w: %q", ErrBadReadingID, id))
 	}
 	if _, err := ParseType(string(typ)); err != nil {
@@ -97,6 +100,9 @@ func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts
 	}
 	if utf8.RuneCountInString(unit) > MaxUnitLen {
 		errs = append(errs, ErrUnitTooLong)
+	}
+	if strings.ContainsRune(unit, 0) {
+		errs = append(errs, ErrBadUnit)
 	}
 	if ts.IsZero() || receivedAt.IsZero() {
 		errs = append(errs, ErrMissingTimestamp)

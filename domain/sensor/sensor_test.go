@@ -126,6 +126,8 @@ func TestNewReadingRules(t *testing.T) {
 		{"unit_17_chars", func(a *readingArgs) { a.unit = strings.Repeat("u", 17) }, sensor.ErrUnitTooLong},
 		{"unit_16_chars_non_ascii", func(a *readingArgs) { a.unit = "°C" + strings.Repeat("µ", 14) }, nil},
 		{"unit_17_chars_non_ascii", func(a *readingArgs) { a.unit = "°C" + strings.Repeat("µ", 15) }, sensor.ErrUnitTooLong},
+		{"unit_with_nul", func(a *readingArgs) { a.unit = "deg\x00C" }, sensor.ErrBadUnit},
+		{"reading_id_with_nul", func(a *readingArgs) { a.id = "r\x001" }, sensor.ErrBadReadingID},
 
 		{"timestamp_zero", func(a *readingArgs) { a.ts = time.Time{} }, sensor.ErrMissingTimestamp},
 		{"received_at_zero", func(a *readingArgs) { a.receivedAt = time.Time{} }, sensor.ErrMissingTimestamp},
