@@ -26,7 +26,8 @@ var engines = []struct {
 }{
 	{name: "sqlite", fsys: migrations.SQLite, dir: "sqlite", files: []string{"0001_init.sql"}},
 	{name: "postgres", fsys: migrations.Postgres, dir: "postgres",
-		files: []string{"0001_init.sql", "0002_reading_counts.sql", "0003_timescaledb.sql"}},
+		files: []string{"0001_init.sql", "0002_reading_counts.sql", "0003_timescaledb.sql",
+			"0004_fencing_and_rollup_deltas.sql"}},
 }
 
 func TestEmbedsTheMigrations(t *testing.T) {

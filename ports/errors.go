@@ -14,6 +14,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrConflict: the write clashes with what is stored.
 	ErrConflict = errors.New("conflict")
+	// ErrFenced: the writer no longer holds the partition its batch belongs to; another
+	// worker has taken it over, and this worker must stop processing it.
+	ErrFenced = errors.New("partition taken over by another worker")
 )
 
 // Violation is one rule an input field breaks. Field uses the wire names and indexes

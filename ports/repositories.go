@@ -40,6 +40,33 @@ type ProcessedBatch struct {
 	// Sessions are inserted or, when one with the same (EquipmentID, Start) exists, given
 	// the later End.
 	Sessions []equipment.Session
+	// Fences, when set, make the write conditional: it commits only while every fence's
+	// partition is still held at the fence's epoch, and fails with ErrFenced otherwise.
+	Fences []Fence
+}
+
+// Fence is a worker's claim on one partition of the readings queue: the epoch it was given
+// when it took the partition over. A later take-over advances the epoch, which fences out
+// every write made under an earlier one.
+type Fence struct {
+	Partition int
+	Epoch     int64
+}
+
+// PartitionFencer hands out fencing epochs.
+type PartitionFencer interface {
+	// AdvanceEpoch gives the partition a new epoch, greater than any before, and returns
+	// it. From then on writes fenced with an earlier epoch fail with ErrFenced. It waits for
+	// writes under the earlier epoch that are committing to finish.
+	AdvanceEpoch(ctx context.Context, partition int) (int64, error)
+}
+
+// RollupFolder keeps the production-metrics rollups.
+type RollupFolder interface {
+	// FoldRollups folds the counts that batch writes have appended since the last fold
+	// into the hourly rollup, and returns how many appended rows it folded. Queries are
+	// exact whether or not a fold has run; folding keeps them cheap.
+	FoldRollups(ctx context.Context) (int64, error)
 }
 
 // BatchWriter commits processed batches.

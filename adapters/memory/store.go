@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -17,7 +18,8 @@ import (
 
 // Store keeps readings, anomalies, equipment and sessions. One Store implements
 // ports.ReadingRepository, ports.AnomalyRepository, ports.EquipmentRepository and
-// ports.BatchWriter, so that a batch write is atomic across them.
+// ports.BatchWriter, so that a batch write is atomic across them, and ports.PartitionFencer,
+// whose epochs its batch writes check, and ports.RollupFolder.
 type Store struct {
 	mu sync.Mutex
 	// Err, when set, is returned by every method.
@@ -28,6 +30,7 @@ type Store struct {
 	anomalies []anomaly.Anomaly
 	equipment map[string]equipment.Equipment
 	sessions  []equipment.Session
+	epochs    map[int]int64 // by partition
 }
 
 var (
@@ -35,11 +38,17 @@ var (
 	_ ports.AnomalyRepository   = (*Store)(nil)
 	_ ports.EquipmentRepository = (*Store)(nil)
 	_ ports.BatchWriter         = (*Store)(nil)
+	_ ports.PartitionFencer     = (*Store)(nil)
+	_ ports.RollupFolder        = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{refs: make(map[ports.ReadingRef]bool), equipment: make(map[string]equipment.Equipment)}
+	return &Store{
+		refs:      make(map[ports.ReadingRef]bool),
+		equipment: make(map[string]equipment.Equipment),
+		epochs:    make(map[int]int64),
+	}
 }
 
 // SetErr makes every later call fail with err (nil to recover).
@@ -59,12 +68,40 @@ func (s *Store) Ping(context.Context) error {
 // Name is "storage".
 func (s *Store) Name() string { return "storage" }
 
-// WriteBatch implements ports.BatchWriter.
+// AdvanceEpoch implements ports.PartitionFencer. Batch writes check their fences under the
+// same lock, so that none is committing while the epoch moves.
+func (s *Store) AdvanceEpoch(_ context.Context, partition int) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return 0, s.Err
+	}
+	s.epochs[partition]++
+	return s.epochs[partition], nil
+}
+
+// FoldRollups implements ports.RollupFolder: the store counts readings when asked, it has
+// nothing to fold.
+func (s *Store) FoldRollups(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 0, s.Err
+}
+
+// WriteBatch implements ports.BatchWriter. A batch with a fence whose partition is at another
+// epoch fails with ports.ErrFenced and stores nothing.
 func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
 		return s.Err
+	}
+	for _, f := range b.Fences {
+		// A partition never taken over has no epoch (as in PostgreSQL): every fence fails.
+		if held, ok := s.epochs[f.Partition]; !ok || held != f.Epoch {
+			return fmt.Errorf("write batch of %d readings: partition %d is at epoch %d, the write was fenced at epoch %d: %w",
+				len(b.Readings), f.Partition, held, f.Epoch, ports.ErrFenced)
+		}
 	}
 	added := make(map[ports.ReadingRef]bool)
 	for _, r := range b.Readings {

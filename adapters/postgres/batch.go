@@ -21,16 +21,19 @@ var _ ports.BatchWriter = (*BatchWriter)(nil)
 // NewBatchWriter returns the batch writer of db.
 func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 
-// WriteBatch implements ports.BatchWriter. The batch is at most three statements, each
-// taking its rows as array parameters, sent together in one round trip as one pipeline, which
+// WriteBatch implements ports.BatchWriter. The batch is at most four statements, each taking
+// its rows as array parameters, sent together in one round trip as one pipeline, which
 // PostgreSQL runs as one implicit transaction: should a statement fail, none of them is
-// committed. The sightings go first, so that readings and sessions find their equipment
-// registered; then the readings, whose statement also adds the rows it inserted to the hourly
-// rollup and inserts the anomalies of those rows only (a reading stored before keeps what was
-// stored with it); then the sessions. Rows that upserts touch are sorted by key, so that
-// concurrent writers lock them in the same order.
+// committed. A fenced batch first holds its partitions (plm_hold_partitions): it share-locks
+// their epochs until the batch commits, and fails with an error wrapping ports.ErrFenced when
+// one has moved on. Then come the sightings, so that readings and sessions find their
+// equipment registered; then the readings, whose statement also appends the counts of the
+// rows it inserted to the rollup's deltas and inserts the anomalies of those rows only (a
+// reading stored before keeps what was stored with it); then the sessions. Rows that upserts
+// touch are sorted by key, so that concurrent writers lock them in the same order. A batch of
+// fences alone only checks them: a worker may ask so whether it still holds its partitions.
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
-	if len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
+	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
 		return nil // anomalies are stored only with their readings
 	}
 	type step struct {
@@ -39,6 +42,13 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 		args []any
 	}
 	var steps []step
+	if len(b.Fences) > 0 {
+		args, err := fenceArgs(b.Fences)
+		if err != nil {
+			return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), err)
+		}
+		steps = append(steps, step{fmt.Sprintf("hold %d partitions", len(b.Fences)), holdPartitionsSQL, args})
+	}
 	if len(b.Sightings) > 0 {
 		steps = append(steps, step{fmt.Sprintf("upsert %d equipment sightings", len(b.Sightings)),
 			upsertSightingsSQL, sightingArgs(b.Sightings)})
@@ -67,6 +77,22 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 		err = cerr
 	}
 	return w.db.fail(ctx, fmt.Sprintf("write batch of %d readings", len(b.Readings)), err)
+}
+
+// holdPartitionsSQL share-locks the epochs of the partitions ($1) until the transaction ends,
+// and raises SQLSTATE PLM01 unless each is at its epoch ($2). See migration 0004.
+const holdPartitionsSQL = `SELECT plm_hold_partitions($1::int4[], $2::int8[])`
+
+func fenceArgs(fences []ports.Fence) ([]any, error) {
+	partitions, epochs := make([]int32, len(fences)), make([]int64, len(fences))
+	for i, f := range fences {
+		p, err := partitionNumber(f.Partition)
+		if err != nil {
+			return nil, err
+		}
+		partitions[i], epochs[i] = p, f.Epoch
+	}
+	return []any{partitions, epochs}, nil
 }
 
 // upsertSightingsSQL registers unknown equipment (created when first seen: by its first
@@ -99,9 +125,9 @@ func nullTime(t time.Time) pgtype.Timestamptz {
 }
 
 // insertReadingsSQL inserts the readings ($1-$8) not stored yet, in the order given (seq
-// follows it), adds the rows it inserted to reading_counts, and inserts the anomalies
-// ($9-$20) of those rows. A reading repeated within the batch is inserted once, the first
-// time.
+// follows it), appends the counts of the rows it inserted, by equipment and hour, to
+// reading_count_deltas, and inserts the anomalies ($9-$20) of those rows. A reading repeated
+// within the batch is inserted once, the first time.
 const insertReadingsSQL = `WITH added AS (
 		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
 		SELECT equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous
@@ -112,10 +138,9 @@ const insertReadingsSQL = `WITH added AS (
 		ON CONFLICT DO NOTHING
 		RETURNING equipment_id, reading_id, ts
 	), counted AS (
-		INSERT INTO reading_counts (equipment_id, hour, readings)
+		INSERT INTO reading_count_deltas (equipment_id, hour, readings)
 		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
-		FROM added GROUP BY 1, 2 ORDER BY 1, 2
-		ON CONFLICT (equipment_id, hour) DO UPDATE SET readings = reading_counts.readings + excluded.readings
+		FROM added GROUP BY 1, 2
 	)
 	INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
 		window_size, severity, ts, detected_at)

@@ -13,8 +13,8 @@ import (
 
 // The production metrics' benchmarks read 30 days of readings of 50 machines with 4 sensors
 // each, a reading per sensor every 200 seconds (a reading a second in all): 2,592,000
-// readings, about one in a thousand anomalous, with the hourly rollup filled as the batch
-// writer fills it.
+// readings, about one in a thousand anomalous, with the hourly rollup filled as the folds of
+// the batch writer's deltas fill it, every delta folded.
 const (
 	metricsMachines = 50
 	metricsSensors  = metricsMachines * 4
@@ -88,7 +88,7 @@ func loadMetricsData(ctx context.Context) (*postgres.DB, error) {
 				LATERAL (SELECT ?::timestamptz + i * interval '1 second' + (i::bigint * 7919 %% 1000000) * interval '1 microsecond' AS ts) AS t`,
 			metricsSensors, metricsReadings-1),
 		insertAnomaliesOfFlaggedReadings,
-		// The rollup, as the batch writer adds each batch's inserted readings to it.
+		// The rollup, as the folds add the batches' deltas to it.
 		`INSERT INTO reading_counts (equipment_id, hour, readings)
 		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
 		FROM sensor_readings GROUP BY 1, 2`,

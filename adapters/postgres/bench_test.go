@@ -75,6 +75,24 @@ func BenchmarkWriteBatch(b *testing.B) {
 	})
 }
 
+// BenchmarkWriteBatchFenced is BenchmarkWriteBatch with each batch fenced on one partition,
+// as the workers write: the cost of holding the partition. Its epoch is taken at the first
+// write (one round trip more, of the benchmark's first).
+func BenchmarkWriteBatchFenced(b *testing.B) {
+	var fence ports.Fence
+	benchWrite(b, func(db *postgres.DB, batch ports.ProcessedBatch) error {
+		if fence.Epoch == 0 {
+			e, err := postgres.NewPartitionFencer(db).AdvanceEpoch(b.Context(), fence.Partition)
+			if err != nil {
+				return err
+			}
+			fence.Epoch = e
+		}
+		batch.Fences = []ports.Fence{fence}
+		return postgres.NewBatchWriter(db).WriteBatch(b.Context(), batch)
+	})
+}
+
 // BenchmarkWriteBatchThroughStaging measures the design the writer did not keep: COPY into a
 // temporary table, then INSERT ... SELECT from it.
 func BenchmarkWriteBatchThroughStaging(b *testing.B) {

@@ -40,6 +40,8 @@ func TestClassify(t *testing.T) {
 		{"connection_failure", pgErr("08006"), ports.ErrUnavailable},
 		{"lock_not_available", pgErr("55P03"), ports.ErrUnavailable},
 		{"read_only_standby", pgErr("25006"), ports.ErrUnavailable},
+		{"partition_fenced", pgErr("PLM01"), ports.ErrFenced},
+		{"raise_exception", pgErr("P0001"), nil},
 		{"undefined_table", pgErr("42P01"), nil},
 		{"syntax_error", pgErr("42601"), nil},
 		{"connection_refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, ports.ErrUnavailable},
@@ -48,7 +50,7 @@ func TestClassify(t *testing.T) {
 		{"conn_closed", pgconn.ErrConnClosed, ports.ErrUnavailable},
 		{"other", errors.New("something else"), nil},
 	}
-	all := []error{ports.ErrNotFound, ports.ErrConflict, ports.ErrUnavailable}
+	all := []error{ports.ErrNotFound, ports.ErrConflict, ports.ErrUnavailable, ports.ErrFenced}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := classify(tt.err)

@@ -166,6 +166,15 @@ func poolConfig(cfg Config) (*pgxpool.Config, error) {
 		cc.ConnectTimeout = defaultConnectTimeout
 	}
 	cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
+	// pgx prepares and caches every statement. PostgreSQL would plan a cached statement once
+	// for all parameters (a generic plan) after a few runs, and keep that plan while the
+	// table grows: a plan made while sensor_readings was nearly empty (a new deployment)
+	// scans it whole, and a look-up of stored readings got slower with every reading stored.
+	// Each statement is planned for its parameters instead; planning costs well under a
+	// millisecond.
+	if cc.RuntimeParams["plan_cache_mode"] == "" {
+		cc.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	if cc.RuntimeParams["application_name"] == "" {
 		cc.RuntimeParams["application_name"] = "plm"
 	}
@@ -317,8 +326,9 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // fail turns err, met while doing op, into the error the ports promise: ErrNotFound for a
 // missing row, ErrUnavailable when the database cannot serve (closed pool, unreachable or
-// restarting server, timeout, too many connections), ErrConflict for a broken constraint. A
-// nil err stays nil; a canceled or expired context is reported as such.
+// restarting server, timeout, too many connections), ErrConflict for a broken constraint,
+// ErrFenced for a partition held at another epoch. A nil err stays nil; a canceled or expired
+// context is reported as such.
 func (d *DB) fail(ctx context.Context, op string, err error) error {
 	switch {
 	case err == nil:
@@ -339,6 +349,8 @@ func classify(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
+		case pgErr.Code == fencedCode:
+			return fmt.Errorf("%w: %w", ports.ErrFenced, err)
 		case unavailableCode(pgErr.Code):
 			return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
 		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "23": // integrity constraint violation
@@ -351,6 +363,10 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// fencedCode is the SQLSTATE that plm_hold_partitions (migration 0004) raises for a partition
+// that has moved on to another epoch.
+const fencedCode = "PLM01"
 
 // unavailableCode tells the SQLSTATEs of a server that cannot serve now but may later.
 func unavailableCode(code string) bool {

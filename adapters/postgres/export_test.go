@@ -193,3 +193,7 @@ func MigrationSettings(ctx context.Context, cfg Config) (compress, retain, timeo
 		Scan(&compress, &retain, &timeout)
 	return compress, retain, timeout, err
 }
+
+// FoldRollupsSQL is the statement of FoldRollups, for tests that run it in a transaction of
+// their own.
+const FoldRollupsSQL = foldRollupsSQL

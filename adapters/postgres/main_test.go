@@ -187,7 +187,8 @@ func sharedDB(t testing.TB) *postgres.DB {
 	t.Helper()
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
-		"TRUNCATE equipment, sensor_readings, anomalies, equipment_sessions, reading_counts RESTART IDENTITY")
+		"TRUNCATE equipment, sensor_readings, anomalies, equipment_sessions, reading_counts, reading_count_deltas, "+
+			"partition_epochs RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)
 	}
@@ -211,5 +212,7 @@ func stores(db *postgres.DB) portstest.Stores {
 		Anomalies: postgres.NewAnomalyRepository(db),
 		Equipment: postgres.NewEquipmentRepository(db),
 		Writer:    postgres.NewBatchWriter(db),
+		Fencer:    postgres.NewPartitionFencer(db),
+		Rollups:   postgres.NewRollupFolder(db),
 	}
 }

@@ -64,7 +64,8 @@ func tables(t *testing.T, db *sql.DB) []string {
 	return out
 }
 
-var allTables = []string{"anomalies", "equipment", "equipment_sessions", "reading_counts", "sensor_readings"}
+var allTables = []string{"anomalies", "equipment", "equipment_sessions", "partition_epochs", "reading_count_deltas",
+	"reading_counts", "sensor_readings"}
 
 func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	url := newDatabase(t)
@@ -74,7 +75,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 3)
+	require.Len(t, up, 4)
 	assert.Equal(t, allTables, tables(t, n.db))
 	assert.Contains(t, strings.Join(n.take(), "\n"), "TimescaleDB is not available on this server",
 		"0003 only raises a notice here")
@@ -83,6 +84,15 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	assert.False(t, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), down.Source.Version)
+	assert.Equal(t, []string{"anomalies", "equipment", "equipment_sessions", "reading_counts", "sensor_readings"},
+		tables(t, n.db))
+	var functions int64
+	require.NoError(t, n.db.QueryRowContext(t.Context(),
+		"SELECT count(*) FROM pg_proc WHERE proname = 'plm_hold_partitions'").Scan(&functions))
+	assert.Zero(t, functions, "the fencing function is gone")
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), down.Source.Version)
 	assert.Contains(t, strings.Join(n.take(), "\n"), "sensor_readings is a plain table: nothing to undo")
@@ -96,7 +106,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 3)
+	require.Len(t, up, 4)
 	assert.Equal(t, allTables, tables(t, n.db))
 
 	// The schema serves again.
@@ -140,8 +150,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 3: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 2, wantMsg: "database schema is at version 2, this build needs 3: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 4: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 3, wantMsg: "database schema is at version 3, this build needs 4: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +201,45 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(3), applied)
+	assert.Equal(t, int64(4), applied)
+}
+
+func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {
+	url := newDatabase(t)
+	db := open(t, url)
+	writer, folder := postgres.NewBatchWriter(db), postgres.NewRollupFolder(db)
+	require.NoError(t, writer.WriteBatch(t.Context(), rollupBatch(0, 300, 3, t0)))
+	_, err := folder.FoldRollups(t.Context())
+	require.NoError(t, err)
+	// Deltas in hours the rollup has, and in hours it has not.
+	require.NoError(t, writer.WriteBatch(t.Context(), rollupBatch(300, 300, 4, t0)))
+	deltas, err := postgres.QueryInt64(t.Context(), db, "SELECT count(*) FROM reading_count_deltas")
+	require.NoError(t, err)
+	require.Positive(t, deltas)
+	require.NoError(t, db.Close())
+
+	n := openWithNotices(t, url)
+	p, err := postgres.Migrator(n.db)
+	require.NoError(t, err)
+	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, int64(4), down.Source.Version)
+
+	// The rollup of 0002 counts every reading again, by equipment and hour.
+	var wrong, counted int64
+	require.NoError(t, n.db.QueryRowContext(t.Context(), `SELECT count(*) FROM (
+			SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch') AS hour, count(*) AS n
+			FROM sensor_readings GROUP BY 1, 2
+		) r FULL JOIN (SELECT equipment_id, hour, readings AS n FROM reading_counts) c USING (equipment_id, hour)
+		WHERE r.n IS DISTINCT FROM c.n`).Scan(&wrong))
+	assert.Zero(t, wrong, "(equipment, hour) pairs miscounted")
+	require.NoError(t, n.db.QueryRowContext(t.Context(), "SELECT sum(readings)::bigint FROM reading_counts").Scan(&counted))
+	assert.Equal(t, int64(600), counted)
+
+	_, err = p.Up(t.Context())
+	require.NoError(t, err)
+	db = open(t, url)
+	got, err := postgres.NewReadingRepository(db).CountByBucket(t.Context(), "", t0, t0.Add(24*time.Hour), 24*time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, []ports.BucketCount{{Bucket: t0.Truncate(24 * time.Hour), Count: 600}}, got)
 }

@@ -19,6 +19,8 @@ var Module = fx.Module("postgres",
 		fx.Annotate(NewAnomalyRepository, fx.As(new(ports.AnomalyRepository))),
 		fx.Annotate(NewEquipmentRepository, fx.As(new(ports.EquipmentRepository))),
 		fx.Annotate(NewBatchWriter, fx.As(new(ports.BatchWriter))),
+		fx.Annotate(NewPartitionFencer, fx.As(new(ports.PartitionFencer))),
+		fx.Annotate(NewRollupFolder, fx.As(new(ports.RollupFolder))),
 		fx.Annotate(pinger, fx.ResultTags(`group:"pingers"`)),
 	),
 )

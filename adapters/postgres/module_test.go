@@ -21,6 +21,8 @@ type provided struct {
 	Anomalies ports.AnomalyRepository
 	Equipment ports.EquipmentRepository
 	Writer    ports.BatchWriter
+	Fencer    ports.PartitionFencer
+	Rollups   ports.RollupFolder
 	Pingers   []ports.Pinger `group:"pingers"`
 }
 
@@ -45,6 +47,8 @@ func TestIntegrationModuleProvidesThePortsAndClosesOnStop(t *testing.T) {
 	assert.IsType(t, &postgres.ReadingRepository{}, got.Readings)
 	assert.IsType(t, &postgres.AnomalyRepository{}, got.Anomalies)
 	assert.IsType(t, &postgres.BatchWriter{}, got.Writer)
+	assert.IsType(t, &postgres.PartitionFencer{}, got.Fencer)
+	assert.IsType(t, &postgres.RollupFolder{}, got.Rollups)
 
 	app.RequireStop()
 	assert.ErrorIs(t, got.DB.Ping(t.Context()), ports.ErrUnavailable, "closed on stop")

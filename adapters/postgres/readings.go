@@ -243,8 +243,10 @@ func latestStatement(equipmentID string) statement {
 }
 
 // CountByBucket implements ports.ReadingRepository. When buckets are whole hours, the whole
-// hours of [from, to) are counted from the hourly rollup and only the partial hours at its
-// edges from the readings themselves; otherwise every reading in range is counted.
+// hours of [from, to) are counted from the hourly rollup, plus the deltas not folded into it
+// yet, and only the partial hours at its edges from the readings themselves; otherwise every
+// reading in range is counted. One statement reads them all, in one snapshot: a fold moves
+// counts from the deltas to the rollup without changing the answer.
 func (r *ReadingRepository) CountByBucket(ctx context.Context, equipmentID string, from, to time.Time, bucket time.Duration) ([]ports.BucketCount, error) {
 	op := "count readings by bucket"
 	if bucket.Microseconds() <= 0 {
@@ -266,7 +268,8 @@ func (r *ReadingRepository) CountByBucket(ctx context.Context, equipmentID strin
 
 // countByBucketStatement counts the readings of [from, to) by bucket. With buckets of whole
 // hours (aligned to the epoch, as the rollup's hours are, so that each hour falls in exactly
-// one bucket) the hours wholly inside the range come from reading_counts.
+// one bucket) the hours wholly inside the range come from reading_counts and
+// reading_count_deltas.
 func countByBucketStatement(equipmentID string, from, to time.Time, bucket time.Duration) statement {
 	b := bucket.Microseconds()
 	// Readings of [lo, hi), by bucket; the types name every type so that the
@@ -288,12 +291,17 @@ func countByBucketStatement(equipmentID string, from, to time.Time, bucket time.
 		sql, args := raw(from, to)
 		return statement{`SELECT bucket, n AS count FROM (` + sql + `) c ORDER BY bucket`, args}
 	}
-	rollup, rollupArgs := `SELECT `+epochBucket("hour")+` AS bucket, sum(readings) AS n FROM reading_counts
-		WHERE hour >= ? AND hour < ? GROUP BY 1`, []any{b, firstHour, lastHour}
+	// The rollup's hours and the deltas not folded into it yet.
+	hours, hoursArgs := `SELECT hour, readings FROM reading_counts WHERE hour >= ? AND hour < ?
+			UNION ALL SELECT hour, readings FROM reading_count_deltas WHERE hour >= ? AND hour < ?`,
+		[]any{firstHour, lastHour, firstHour, lastHour}
 	if equipmentID != "" {
-		rollup, rollupArgs = `SELECT `+epochBucket("hour")+` AS bucket, sum(readings) AS n FROM reading_counts
-			WHERE equipment_id = ? AND hour >= ? AND hour < ? GROUP BY 1`, []any{b, equipmentID, firstHour, lastHour}
+		hours = `SELECT hour, readings FROM reading_counts WHERE equipment_id = ? AND hour >= ? AND hour < ?
+			UNION ALL SELECT hour, readings FROM reading_count_deltas WHERE equipment_id = ? AND hour >= ? AND hour < ?`
+		hoursArgs = []any{equipmentID, firstHour, lastHour, equipmentID, firstHour, lastHour}
 	}
+	rollup, rollupArgs := `SELECT `+epochBucket("hour")+` AS bucket, sum(readings) AS n FROM (`+hours+`) h GROUP BY 1`,
+		append([]any{b}, hoursArgs...)
 	head, headArgs := raw(from, firstHour)
 	tail, tailArgs := raw(lastHour, to)
 	args := slices.Concat(rollupArgs, headArgs, tailArgs)

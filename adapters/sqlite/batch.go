@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,10 +28,18 @@ var _ ports.BatchWriter = (*BatchWriter)(nil)
 // NewBatchWriter returns the batch writer of db.
 func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 
+// ErrFencingUnsupported is returned by WriteBatch for a batch with fences: the embedded
+// database serves one process, whose queue has no partitions to fence.
+var ErrFencingUnsupported = errors.New("fencing partitions needs PostgreSQL")
+
 // WriteBatch implements ports.BatchWriter. Sightings go first, so that readings, anomalies
 // and sessions find their equipment registered. Anomalies are inserted only for readings that
-// this call inserted: a reading stored before keeps what was stored with it.
+// this call inserted: a reading stored before keeps what was stored with it. A batch with
+// fences is refused whole (ErrFencingUnsupported).
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
+	if len(b.Fences) > 0 {
+		return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), ErrFencingUnsupported)
+	}
 	if len(b.Readings) == 0 && len(b.Anomalies) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
 		return nil
 	}

@@ -11,8 +11,8 @@ import (
 )
 
 // Closed checks that stores whose database is closed answer every method of the four storage
-// ports with ports.ErrUnavailable, and never with ports.ErrNotFound: the database is gone, not
-// the data. open returns stores over a database and the function that closes that database;
+// ports, and of the fencer and rollup folder when they have them, with ports.ErrUnavailable,
+// and never with ports.ErrNotFound: the database is gone, not the data. open returns stores over a database and the function that closes that database;
 // Closed calls it once, before any method.
 func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
 	t.Helper()
@@ -21,10 +21,11 @@ func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
 		t.Fatalf("close the database: %v", err)
 	}
 	hour := at(time.Hour)
-	calls := []struct {
+	type namedCall struct {
 		name string
 		call func() error
-	}{
+	}
+	calls := []namedCall{
 		{"WriteBatch", func() error {
 			return s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{Sightings: []ports.Sighting{{EquipmentID: press1, LastSeenAt: base}}})
 		}},
@@ -64,6 +65,16 @@ func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
 		}},
 		{"LatestSession", func() error { _, err := s.Equipment.LatestSession(t.Context(), press1); return err }},
 		{"Sessions", func() error { _, err := s.Equipment.Sessions(t.Context(), "", base, hour); return err }},
+	}
+	if f := s.fencer(); f != nil {
+		calls = append(calls,
+			namedCall{"AdvanceEpoch", func() error { _, err := f.AdvanceEpoch(t.Context(), 0); return err }},
+			namedCall{"WriteBatch/fences_alone", func() error {
+				return s.Writer.WriteBatch(t.Context(), ports.ProcessedBatch{Fences: []ports.Fence{{Partition: 0, Epoch: 1}}})
+			}})
+	}
+	if r := s.rollups(); r != nil {
+		calls = append(calls, namedCall{"FoldRollups", func() error { _, err := r.FoldRollups(t.Context()); return err }})
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {

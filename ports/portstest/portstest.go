@@ -26,6 +26,31 @@ type Stores struct {
 	Anomalies ports.AnomalyRepository
 	Equipment ports.EquipmentRepository
 	Writer    ports.BatchWriter
+	// Fencer hands out the epochs that Writer checks, for a store that fences partitions.
+	// When nil, the suite uses Writer if it implements ports.PartitionFencer (as a store that
+	// is one object does), and otherwise checks that Writer refuses fenced batches.
+	Fencer ports.PartitionFencer
+	// Rollups folds the rollups that Readings counts from, for a store that keeps them. When
+	// nil, the suite uses Writer if it implements ports.RollupFolder.
+	Rollups ports.RollupFolder
+}
+
+// fencer is the store's ports.PartitionFencer, or nil.
+func (s Stores) fencer() ports.PartitionFencer {
+	if s.Fencer != nil {
+		return s.Fencer
+	}
+	f, _ := s.Writer.(ports.PartitionFencer)
+	return f
+}
+
+// rollups is the store's ports.RollupFolder, or nil.
+func (s Stores) rollups() ports.RollupFolder {
+	if s.Rollups != nil {
+		return s.Rollups
+	}
+	r, _ := s.Writer.(ports.RollupFolder)
+	return r
 }
 
 // Run runs every contract suite. Each sub-test gets fresh, empty stores from newStores, which
@@ -36,6 +61,8 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("ReadingRepository", func(t *testing.T) { ReadingRepository(t, newStores) })
 	t.Run("AnomalyRepository", func(t *testing.T) { AnomalyRepository(t, newStores) })
 	t.Run("EquipmentRepository", func(t *testing.T) { EquipmentRepository(t, newStores) })
+	t.Run("PartitionFencer", func(t *testing.T) { PartitionFencer(t, newStores) })
+	t.Run("RollupFolder", func(t *testing.T) { RollupFolder(t, newStores) })
 }
 
 // The fixtures' equipment.
