@@ -6,6 +6,8 @@ import (
 
 	"github.com/production-line-monitor/plm/application/command"
 	"github.com/production-line-monitor/plm/application/query"
+	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/ports"
 )
 
 // Commands are the use cases that change state.
@@ -58,10 +60,24 @@ var Module = fx.Module("application",
 		command.NewProcessReadingsHandler,
 		command.NewUpsertEquipmentHandler,
 		query.NewEquipmentHandler,
-		query.NewEquipmentStatusHandler,
+		newEquipmentStatusHandler,
 		query.NewSensorHistoryHandler,
 		query.NewAlertHistoryHandler,
 		query.NewProductionMetricsHandler,
 		newApplication,
 	),
 )
+
+type statusParams struct {
+	fx.In
+	Equipment ports.EquipmentRepository
+	Readings  ports.ReadingRepository
+	Anomalies ports.AnomalyRepository
+	Live      ports.LiveStore `optional:"true"`
+	Clock     ports.Clock
+	Rules     equipment.Rules
+}
+
+func newEquipmentStatusHandler(p statusParams) *query.EquipmentStatusHandler {
+	return query.NewEquipmentStatusHandler(p.Equipment, p.Readings, p.Anomalies, p.Live, p.Clock, p.Rules)
+}

@@ -25,3 +25,31 @@ type ReadingsPublisher interface {
 type RateLimiter interface {
 	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error)
 }
+
+// LiveEquipment is the fast-changing state of one equipment, kept outside the database so
+// that its status is answered without reading the readings table.
+type LiveEquipment struct {
+	LastSeenAt    time.Time // zero if unknown
+	LastAnomalyAt time.Time // zero if none known
+	// Latest holds the newest reading (by timestamp) of each sensor type known, in the
+	// order of sensor.Types.
+	Latest []StoredReading
+	// Complete is true when, for every sensor type, the store knows the newest reading or
+	// that there is none: Latest is then the whole answer.
+	Complete bool
+}
+
+// LiveStore keeps LiveEquipment. Every update moves state forward only: an older time or
+// an older reading never replaces a newer one, so updates may be repeated and reordered.
+type LiveStore interface {
+	// Beat records sightings: LastSeenAt and, when set, LastAnomalyAt.
+	Beat(ctx context.Context, sightings []Sighting) error
+	// Record keeps each reading that is newer than the one kept for its sensor.
+	Record(ctx context.Context, readings []StoredReading) error
+	// Warm fills in what the database knows of an equipment: its newest reading of each
+	// sensor type (latest), and for each type absent from latest, that there is none
+	// (unless a reading of that type is kept already). Afterwards Live is Complete.
+	Warm(ctx context.Context, equipmentID string, latest []StoredReading) error
+	// Live returns what is kept of the equipment; ErrNotFound when nothing is.
+	Live(ctx context.Context, equipmentID string) (LiveEquipment, error)
+}

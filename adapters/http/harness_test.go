@@ -103,7 +103,7 @@ func newApplication(store *memory.Store, clock *memory.Clock, pub ports.Readings
 		},
 		Queries: application.Queries{
 			Equipment:         query.NewEquipmentHandler(store, clock, rules),
-			EquipmentStatus:   query.NewEquipmentStatusHandler(store, store, store, clock, rules),
+			EquipmentStatus:   query.NewEquipmentStatusHandler(store, store, store, nil, clock, rules),
 			SensorHistory:     query.NewSensorHistoryHandler(store, store),
 			AlertHistory:      query.NewAlertHistoryHandler(store),
 			ProductionMetrics: query.NewProductionMetricsHandler(store, store, store, clock, rules),

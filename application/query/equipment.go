@@ -63,18 +63,24 @@ type EquipmentStatus struct {
 }
 
 // EquipmentStatusHandler answers what state an equipment is in.
+//
+// With a live store (production), the latest readings come from it rather than from the
+// readings table; the database is read for them only when the live store does not know
+// the equipment completely (after a Redis restart, say), and what it tells then warms the
+// live store. A live store that fails is passed over: the answer comes from the database.
 type EquipmentStatusHandler struct {
 	equipment ports.EquipmentRepository
 	readings  ports.ReadingRepository
 	anomalies ports.AnomalyRepository
+	live      ports.LiveStore // may be nil
 	clock     ports.Clock
 	rules     equipment.Rules
 }
 
-// NewEquipmentStatusHandler builds the handler.
+// NewEquipmentStatusHandler builds the handler; live may be nil.
 func NewEquipmentStatusHandler(eq ports.EquipmentRepository, r ports.ReadingRepository, a ports.AnomalyRepository,
-	c ports.Clock, rules equipment.Rules) *EquipmentStatusHandler {
-	return &EquipmentStatusHandler{equipment: eq, readings: r, anomalies: a, clock: c, rules: rules}
+	live ports.LiveStore, c ports.Clock, rules equipment.Rules) *EquipmentStatusHandler {
+	return &EquipmentStatusHandler{equipment: eq, readings: r, anomalies: a, live: live, clock: c, rules: rules}
 }
 
 // Handle returns the status of equipment id; ports.ErrNotFound if unknown.
@@ -83,9 +89,18 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 	if err != nil {
 		return EquipmentStatus{}, fmt.Errorf("get equipment %s: %w", id, err)
 	}
-	latest, err := h.readings.Latest(ctx, id)
-	if err != nil {
-		return EquipmentStatus{}, fmt.Errorf("latest readings of %s: %w", id, err)
+	lastSeen, lastAnomaly := e.LastSeenAt, e.LastAnomalyAt
+	latest, live := h.fromLive(ctx, id)
+	if live != nil {
+		lastSeen, lastAnomaly = later(lastSeen, live.LastSeenAt), later(lastAnomaly, live.LastAnomalyAt)
+	} else {
+		if latest, err = h.readings.Latest(ctx, id); err != nil {
+			return EquipmentStatus{}, fmt.Errorf("latest readings of %s: %w", id, err)
+		}
+		if h.live != nil {
+			// Best effort: the answer stands whether or not the live store takes it.
+			_ = h.live.Warm(ctx, id, latest)
+		}
 	}
 	now := h.clock.Now()
 	recent, err := h.anomalies.CountDetectedSince(ctx, id, now.Add(-h.rules.AnomalyWindow))
@@ -94,13 +109,33 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 	}
 	st := EquipmentStatus{
 		EquipmentID:     id,
-		Status:          h.rules.StatusAt(e.LastSeenAt, e.LastAnomalyAt, now),
-		LastSeenAt:      e.LastSeenAt,
+		Status:          h.rules.StatusAt(lastSeen, lastAnomaly, now),
+		LastSeenAt:      lastSeen,
 		LatestReadings:  latest,
 		RecentAnomalies: recent,
 	}
-	if !e.LastSeenAt.IsZero() {
-		st.SecondsSinceLastSeen = max(0, now.Sub(e.LastSeenAt).Seconds())
+	if !lastSeen.IsZero() {
+		st.SecondsSinceLastSeen = max(0, now.Sub(lastSeen).Seconds())
 	}
 	return st, nil
+}
+
+// fromLive returns the live state of the equipment when the live store knows it
+// completely, and nil otherwise.
+func (h *EquipmentStatusHandler) fromLive(ctx context.Context, id string) ([]ports.StoredReading, *ports.LiveEquipment) {
+	if h.live == nil {
+		return nil, nil
+	}
+	l, err := h.live.Live(ctx, id)
+	if err != nil || !l.Complete {
+		return nil, nil
+	}
+	return l.Latest, &l
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

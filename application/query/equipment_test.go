@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/production-line-monitor/plm/adapters/memory"
 	"github.com/production-line-monitor/plm/application/query"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
@@ -14,7 +15,7 @@ import (
 )
 
 func (f *fixture) statusHandler() *query.EquipmentStatusHandler {
-	return query.NewEquipmentStatusHandler(f.store, f.store, f.store, f.clock, equipment.DefaultRules)
+	return query.NewEquipmentStatusHandler(f.store, f.store, f.store, nil, f.clock, equipment.DefaultRules)
 }
 
 func TestEquipmentStatusOverTime(t *testing.T) {
@@ -182,5 +183,88 @@ func TestEquipmentListAndGet(t *testing.T) {
 	f.store.SetErr(errStorageDown)
 	if _, err := h.List(ctx); !errors.Is(err, ports.ErrUnavailable) {
 		t.Errorf("List with store down = %v, want ErrUnavailable", err)
+	}
+}
+
+// countingReadings counts the calls of Latest, to tell whether the readings table is read.
+type countingReadings struct {
+	ports.ReadingRepository
+	latest int
+}
+
+func (c *countingReadings) Latest(ctx context.Context, id string) ([]ports.StoredReading, error) {
+	c.latest++
+	return c.ReadingRepository.Latest(ctx, id)
+}
+
+func TestEquipmentStatusFromLiveStore(t *testing.T) {
+	f := newFixture()
+	ctx := context.Background()
+	temp := f.reading(t, "press-01", sensor.Temperature, 71, t0, t0.Add(time.Second), false)
+	readings := &countingReadings{ReadingRepository: f.store}
+	live := memory.NewLiveStore()
+	h := query.NewEquipmentStatusHandler(f.store, readings, f.store, live, f.clock, equipment.DefaultRules)
+	f.clock.Set(t0.Add(2 * time.Second))
+
+	// Unknown to the live store: answered from the database, which warms the live store.
+	st, err := h.Handle(ctx, "press-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readings.latest != 1 || len(st.LatestReadings) != 1 || st.LatestReadings[0].ID != temp.ID {
+		t.Fatalf("cold: %d database reads, latest %+v; want 1 read and %s", readings.latest, st.LatestReadings, temp.ID)
+	}
+	if l, err := live.Live(ctx, "press-01"); err != nil || !l.Complete || len(l.Latest) != 1 {
+		t.Fatalf("live store after the cold answer: %+v, %v; want it complete with one reading", l, err)
+	}
+
+	// Known: answered from the live store, with what the workers recorded since.
+	vib := f.reading(t, "press-01", sensor.Vibration, 0.7, t0.Add(2*time.Second), t0.Add(3*time.Second), true)
+	if err := live.Record(ctx, []ports.StoredReading{vib}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Beat(ctx, []ports.Sighting{{EquipmentID: "press-01", LastSeenAt: t0.Add(3 * time.Second), LastAnomalyAt: t0.Add(3 * time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(t0.Add(4 * time.Second))
+	st, err = h.Handle(ctx, "press-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readings.latest != 1 {
+		t.Errorf("warm: the readings table was read again (%d reads)", readings.latest)
+	}
+	if len(st.LatestReadings) != 2 || st.LatestReadings[0].ID != temp.ID || st.LatestReadings[1].ID != vib.ID {
+		t.Errorf("warm: latest %+v, want %s then %s", st.LatestReadings, temp.ID, vib.ID)
+	}
+	if !st.LastSeenAt.Equal(t0.Add(3*time.Second)) || st.Status != equipment.StatusAnomaly {
+		t.Errorf("warm: last seen %v, status %s; want %v, ANOMALY", st.LastSeenAt, st.Status, t0.Add(3*time.Second))
+	}
+
+	// A live store that fails is passed over.
+	live.Err = errors.New("redis down")
+	if st, err = h.Handle(ctx, "press-01"); err != nil || len(st.LatestReadings) != 2 || readings.latest != 2 {
+		t.Errorf("live store down: %+v, %v after %d reads; want the database's answer", st, err, readings.latest)
+	}
+}
+
+func TestEquipmentStatusIncompleteLiveStore(t *testing.T) {
+	// A live store that knows only what workers recorded since it was emptied (a Redis
+	// restart) is not trusted for the rest.
+	f := newFixture()
+	ctx := context.Background()
+	temp := f.reading(t, "press-01", sensor.Temperature, 71, t0, t0, false)
+	vib := f.reading(t, "press-01", sensor.Vibration, 0.5, t0.Add(time.Second), t0.Add(time.Second), false)
+	live := memory.NewLiveStore()
+	if err := live.Record(ctx, []ports.StoredReading{vib}); err != nil {
+		t.Fatal(err)
+	}
+	h := query.NewEquipmentStatusHandler(f.store, f.store, f.store, live, f.clock, equipment.DefaultRules)
+	st, err := h.Handle(ctx, "press-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.LatestReadings) != 2 || st.LatestReadings[0].ID != temp.ID {
+		t.Errorf("latest %+v, want both sensors from the database", st.LatestReadings)
 	}
 }
