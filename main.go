@@ -23,6 +23,9 @@ const usage = `Production Line Monitor
 
 Usage:
   plm [run]    start the service (webhook, detection and the query API)
+  plm serve    start the HTTP API and webhook only (needs PLM_REDIS_URL)
+  plm worker   start the queue's workers only: detection, storage, rollups (needs
+               PLM_REDIS_URL); it serves /healthz, /readyz and /metrics on PLM_ADDR
   plm migrate up|down|status
                apply, roll back (one step) or list the PostgreSQL schema migrations
   plm config   list the configuration variables with their defaults
@@ -43,8 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "run":
-		if err := serve(stderr); err != nil {
+	case "run", "serve", "worker":
+		if err := serve(bootstrap.Role(cmd), stderr); err != nil {
 			fmt.Fprintln(stderr, "plm:", err)
 			return 1
 		}
@@ -109,7 +112,7 @@ func migrate(args []string, stdout io.Writer) error {
 	return bootstrap.Migrate(ctx, cfg, args[0], stdout)
 }
 
-func serve(stderr io.Writer) error {
+func serve(role bootstrap.Role, stderr io.Writer) error {
 	cfg, err := bootstrap.LoadConfig(os.Getenv)
 	if err != nil {
 		return err
@@ -119,7 +122,7 @@ func serve(stderr io.Writer) error {
 		return err
 	}
 	log := bootstrap.NewLogger(cfg, stderr)
-	app := fx.New(bootstrap.Service(cfg, log))
+	app := fx.New(bootstrap.Service(cfg, log, role))
 	if err := app.Err(); err != nil {
 		// fx wraps a constructor's error in the whole chain of dependencies: say what failed.
 		return dig.RootCause(err)

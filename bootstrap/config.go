@@ -32,7 +32,25 @@ type Config struct {
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
 	Database        Database
+	Queue           Queue
 }
+
+// Queue selects and tunes the queue between the webhook and the workers. An empty
+// RedisURL means the in-process queue.
+type Queue struct {
+	RedisURL    string
+	Prefix      string
+	Partitions  int
+	MaxRetries  int
+	ClaimIdle   time.Duration
+	Concurrency int
+	WorkerID    string
+	// MonitorInterval is how often a worker logs the state of the queue.
+	MonitorInterval time.Duration
+}
+
+// Embedded reports whether the queue is the in-process one.
+func (q Queue) Embedded() bool { return q.RedisURL == "" }
 
 // Database selects and tunes the storage. An empty URL means the embedded SQLite file.
 type Database struct {
@@ -76,7 +94,7 @@ var Variables = []Variable{
 	{"PLM_OFFLINE_AFTER", "30s", "silence after which equipment is OFFLINE"},
 	{"PLM_ANOMALY_WINDOW", "60s", "how long after an anomaly equipment stays ANOMALY"},
 	{"PLM_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
-	{"PLM_RATE_LIMIT", "off", "requests per API key, as N/s, N/m or N/h; off for none"},
+	{"PLM_RATE_LIMIT", "off", "requests per API key, as N/s, N/m or N/h (shared by every process through Redis when PLM_REDIS_URL is set); off for none"},
 	{"PLM_READ_TIMEOUT", "10s", "time allowed to read a request"},
 	{"PLM_WRITE_TIMEOUT", "10s", "time allowed to write a response"},
 	{"PLM_IDLE_TIMEOUT", "60s", "how long an idle keep-alive connection stays open"},
@@ -87,6 +105,14 @@ var Variables = []Variable{
 	{"PLM_MIGRATE_ON_START", "true", "apply pending PostgreSQL migrations at start (false: run 'plm migrate up' yourself)"},
 	{"PLM_COMPRESS_AFTER", "168h", "TimescaleDB: compress readings older than this (set when the TimescaleDB migration runs)"},
 	{"PLM_RETENTION", "off", "TimescaleDB: drop readings older than this, e.g. 8760h; off keeps them (set when the TimescaleDB migration runs)"},
+	{"PLM_REDIS_URL", "", "redis:// URL of the production queue (Redis Streams); empty: the in-process queue. Needs PLM_DATABASE_URL"},
+	{"PLM_REDIS_PREFIX", "plm", "prefix of every Redis key and stream of this deployment"},
+	{"PLM_PARTITIONS", "16", "partitions of the readings queue: at most this many workers share the detection work; the same in every process, fixed once the deployment has run"},
+	{"PLM_MAX_RETRIES", "5", "retries of a failing message before it goes to the dead-letter stream"},
+	{"PLM_CLAIM_IDLE", "15s", "how long a stopped worker's partitions and pending messages wait before a live worker takes them over"},
+	{"PLM_WORKER_CONCURRENCY", "0", "most messages one worker process handles at once; 0: one per partition it holds"},
+	{"PLM_WORKER_ID", "", "name of this worker among the workers of the deployment; empty: host name, process id and a random suffix"},
+	{"PLM_MONITOR_INTERVAL", "30s", "how often a worker logs queue length, pending, lag, dead letters and processing rate"},
 }
 
 // ErrInvalidConfig wraps every configuration error.
@@ -96,9 +122,6 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 // every bad variable at once, one line each.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	l := loader{getenv: getenv}
-	if getenv("PLM_REDIS_URL") != "" {
-		l.fail("PLM_REDIS_URL", "this build has only the in-process queue; unset it")
-	}
 	cfg := Config{
 		Addr:      l.str("PLM_ADDR"),
 		DataDir:   l.str("PLM_DATA_DIR"),
@@ -130,6 +153,30 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			CompressAfter:    l.duration("PLM_COMPRESS_AFTER"),
 			Retention:        l.optionalDuration("PLM_RETENTION"),
 		},
+		Queue: Queue{
+			RedisURL:        strings.TrimSpace(getenv("PLM_REDIS_URL")),
+			Prefix:          l.str("PLM_REDIS_PREFIX"),
+			Partitions:      l.integer("PLM_PARTITIONS", 1, 1024),
+			MaxRetries:      l.integer("PLM_MAX_RETRIES", 0, 100),
+			ClaimIdle:       l.duration("PLM_CLAIM_IDLE"),
+			Concurrency:     l.integer("PLM_WORKER_CONCURRENCY", 0, 100_000),
+			WorkerID:        strings.TrimSpace(getenv("PLM_WORKER_ID")),
+			MonitorInterval: l.duration("PLM_MONITOR_INTERVAL"),
+		},
+	}
+	if u := cfg.Queue.RedisURL; u != "" {
+		switch {
+		case !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://"):
+			l.fail("PLM_REDIS_URL", "must be a redis:// or rediss:// URL, or empty for the in-process queue")
+		case cfg.Database.Embedded():
+			l.fail("PLM_REDIS_URL", "needs PLM_DATABASE_URL: with Redis the workers store in PostgreSQL (SQLite serves one process only)")
+		}
+	}
+	if cfg.Queue.ClaimIdle > 0 && cfg.Queue.ClaimIdle < time.Second {
+		l.fail("PLM_CLAIM_IDLE", "must be at least 1s")
+	}
+	if strings.ContainsAny(cfg.Queue.Prefix, " \t{}") {
+		l.fail("PLM_REDIS_PREFIX", "must not contain white space or braces")
 	}
 	if u := cfg.Database.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		l.fail("PLM_DATABASE_URL", "must be a postgres:// or postgresql:// URL, or empty for the embedded database")

@@ -31,7 +31,9 @@ func TestDefaults(t *testing.T) {
 		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
 		cfg.ShutdownTimeout != 30*time.Second || !cfg.Database.Embedded() || cfg.Database.MaxConns != 10 ||
 		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
-		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 {
+		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 ||
+		cfg.Queue != (bootstrap.Queue{Prefix: "plm", Partitions: 16, MaxRetries: 5, ClaimIdle: 15 * time.Second,
+			MonitorInterval: 30 * time.Second}) {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	if cfg.Detector != anomaly.DefaultConfig {
@@ -53,6 +55,9 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_DATABASE_URL": "postgres://plm@db:5432/plm", "PLM_DB_MAX_CONNS": "25",
 		"PLM_DB_STATEMENT_TIMEOUT": "9s", "PLM_MIGRATE_ON_START": "false",
 		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h",
+		"PLM_REDIS_URL": "redis://cache:6379/2", "PLM_REDIS_PREFIX": "plant-a", "PLM_PARTITIONS": "32",
+		"PLM_MAX_RETRIES": "7", "PLM_CLAIM_IDLE": "20s", "PLM_WORKER_CONCURRENCY": "4", "PLM_WORKER_ID": "w-1",
+		"PLM_MONITOR_INTERVAL": "10s",
 	}
 	if len(vars) != len(bootstrap.Variables) {
 		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
@@ -70,12 +75,14 @@ func TestEveryVariableIsRead(t *testing.T) {
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, ShutdownTimeout: 8 * time.Second,
 		Database: bootstrap.Database{URL: "postgres://plm@db:5432/plm", MaxConns: 25, StatementTimeout: 9 * time.Second,
 			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour},
+		Queue: bootstrap.Queue{RedisURL: "redis://cache:6379/2", Prefix: "plant-a", Partitions: 32, MaxRetries: 7,
+			ClaimIdle: 20 * time.Second, Concurrency: 4, WorkerID: "w-1", MonitorInterval: 10 * time.Second},
 	}
 	if got, w := cfg, want; got.Addr != w.Addr || got.DataDir != w.DataDir || strings.Join(got.APIKeys, ",") != strings.Join(w.APIKeys, ",") ||
 		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
 		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
 		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.ShutdownTimeout != w.ShutdownTimeout ||
-		got.Database != w.Database {
+		got.Database != w.Database || got.Queue != w.Queue {
 		t.Fatalf("got  %+v\nwant %+v", got, w)
 	}
 }
@@ -86,8 +93,9 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 		"PLM_WINDOW_SIZE": "ten", "PLM_MIN_SAMPLES": "1", "PLM_SEVERITY_LOW": "NaN", "PLM_OFFLINE_AFTER": "30",
 		"PLM_ANOMALY_WINDOW": "-1s", "PLM_RATE_LIMIT": "100/fortnight", "PLM_LOG_LEVEL": "loud", "PLM_LOG_FORMAT": "xml",
 		"PLM_MAX_BODY_BYTES": "12", "PLM_API_KEYS": "short", "PLM_DATABASE_URL": "mysql://x", "PLM_DB_MAX_CONNS": "0",
-		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "redis://localhost",
-		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever",
+		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "http://localhost",
+		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever", "PLM_PARTITIONS": "0", "PLM_MAX_RETRIES": "-1",
+		"PLM_CLAIM_IDLE": "100ms", "PLM_WORKER_CONCURRENCY": "many", "PLM_MONITOR_INTERVAL": "0", "PLM_REDIS_PREFIX": "a b",
 	}
 	_, err := bootstrap.LoadConfig(env(vars))
 	if !errors.Is(err, bootstrap.ErrInvalidConfig) {
@@ -118,7 +126,13 @@ func TestBoundaries(t *testing.T) {
 		{"rate limit per hour", map[string]string{"PLM_RATE_LIMIT": "5/h"}, true},
 		{"key of 16 characters", map[string]string{"PLM_API_KEYS": "0123456789abcdef"}, true},
 		{"key of 15 characters", map[string]string{"PLM_API_KEYS": "0123456789abcde"}, false},
-		{"redis url", map[string]string{"PLM_REDIS_URL": "redis://localhost"}, false},
+		{"redis without a database", map[string]string{"PLM_REDIS_URL": "redis://localhost"}, false},
+		{"redis with a database", map[string]string{"PLM_REDIS_URL": "redis://localhost:6379/0", "PLM_DATABASE_URL": "postgres://localhost/plm"}, true},
+		{"redis over tls", map[string]string{"PLM_REDIS_URL": "rediss://localhost", "PLM_DATABASE_URL": "postgres://localhost/plm"}, true},
+		{"redis wrong scheme", map[string]string{"PLM_REDIS_URL": "localhost:6379", "PLM_DATABASE_URL": "postgres://localhost/plm"}, false},
+		{"one partition", map[string]string{"PLM_PARTITIONS": "1"}, true},
+		{"claim idle of a second", map[string]string{"PLM_CLAIM_IDLE": "1s"}, true},
+		{"no retries", map[string]string{"PLM_MAX_RETRIES": "0"}, true},
 		{"postgresql scheme", map[string]string{"PLM_DATABASE_URL": "postgresql://localhost/plm"}, true},
 		{"sqlite file url", map[string]string{"PLM_DATABASE_URL": "file:plm.db"}, false},
 	}
@@ -180,7 +194,7 @@ func TestServiceGraphsAreComplete(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := fx.ValidateApp(bootstrap.Service(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))); err != nil {
+			if err := fx.ValidateApp(bootstrap.Service(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), bootstrap.RoleAll)); err != nil {
 				t.Fatal(err)
 			}
 		})

@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,11 +25,16 @@ import (
 // DatabaseFile is the SQLite file of the embedded set-up, inside the data directory.
 const DatabaseFile = "plm.db"
 
-// Service is the whole service: the webhook, detection and the query API, with an in-process
-// Watermill queue between the webhook and detection. Storage is the embedded SQLite file
-// under the data directory, or PostgreSQL when cfg.Database.URL is set.
-// cfg must carry at least one API key (see EnsureAPIKeys).
-func Service(cfg Config, log *slog.Logger) fx.Option {
+// Service is the service, or the part of it that role names: the webhook, detection and
+// the query API. The queue between the webhook and detection is an in-process Watermill
+// GoChannel, or Redis Streams when cfg.Queue.RedisURL is set (which the serve and worker
+// roles need). Storage is the embedded SQLite file under the data directory, or PostgreSQL
+// when cfg.Database.URL is set. cfg must carry at least one API key (see EnsureAPIKeys).
+func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
+	if cfg.Queue.Embedded() && role != RoleAll {
+		return fx.Error(fmt.Errorf("plm %s needs PLM_REDIS_URL (and PLM_DATABASE_URL): "+
+			"without Redis, 'plm run' runs the whole service in one process", role))
+	}
 	return fx.Options(
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
@@ -44,22 +51,64 @@ func Service(cfg Config, log *slog.Logger) fx.Option {
 			httpadapter.Config{
 				Addr: cfg.Addr, APIKeys: cfg.APIKeys, BodyLimit: cfg.MaxBodyBytes,
 				ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
+				OpsOnly: role == RoleWorker,
 			},
 			fx.Annotate(system.Clock{}, fx.As(new(ports.Clock))),
 			fx.Annotate(system.IDs{}, fx.As(new(ports.IDGenerator))),
 		),
-		fx.Provide(
-			fx.Annotate(newRegistry, fx.As(fx.Self()), fx.As(new(prometheus.Registerer))),
-			func(c ports.Clock) ports.RateLimiter {
-				return memory.NewRateLimiter(cfg.RateLimit.Limit, cfg.RateLimit.Per, c.Now)
-			},
-		),
+		fx.Provide(fx.Annotate(newRegistry, fx.As(fx.Self()), fx.As(new(prometheus.Registerer)))),
 		storage(cfg),
+		queue(cfg, role),
 		application.Module,
-		watermill.EmbeddedModule,
 		httpadapter.Module,
-		fx.Invoke(startQueue, startServer),
+		fx.Invoke(startServer),
 	)
+}
+
+// queue chooses the queue.
+func queue(cfg Config, role Role) fx.Option {
+	if !cfg.Queue.Embedded() {
+		return redisQueue(cfg, role)
+	}
+	opts := []fx.Option{
+		fx.Provide(func(c ports.Clock) ports.RateLimiter {
+			return memory.NewRateLimiter(cfg.RateLimit.Limit, cfg.RateLimit.Per, c.Now)
+		}),
+		watermill.EmbeddedModule,
+		fx.Invoke(startQueue),
+	}
+	if !cfg.Database.Embedded() {
+		// The production metrics' rollup, kept by the aggregation worker with Redis.
+		opts = append(opts, fx.Invoke(foldRollupsEverySecond))
+	}
+	return fx.Options(opts...)
+}
+
+// foldRollupsEverySecond is the aggregation worker of the in-process set-up.
+func foldRollupsEverySecond(lc fx.Lifecycle, f ports.RollupFolder, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+						if _, err := f.FoldRollups(ctx); err != nil && ctx.Err() == nil {
+							log.Warn("fold rollups", "component", "aggregator", "error", err)
+						}
+					}
+				}
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error { cancel(); <-done; return nil },
+	})
 }
 
 // storage chooses the storage adapter.

@@ -46,6 +46,9 @@ type Config struct {
 	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's phases (defaults 10 s,
 	// 10 s and 60 s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// OpsOnly serves the operational endpoints only (/healthz, /readyz, /metrics): the
+	// face of a process that runs workers and no API.
+	OpsOnly bool
 }
 
 // Validate names every bad field.
@@ -150,6 +153,12 @@ func NewServer(d Deps) (*Server, error) {
 	// Routes open to everyone come before the key check.
 	s.app.Get("/healthz", ops.healthz)
 	s.app.Get("/readyz", ops.readyz)
+	if cfg.OpsOnly {
+		s.app.Use(s.authenticate, s.rateLimit)
+		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+		s.recordRoutes()
+		return s, nil
+	}
 	s.app.Get("/openapi.yaml", ops.openapi)
 	// Everything below, unknown routes included, needs a key.
 	s.app.Use(s.authenticate, s.rateLimit)
@@ -162,12 +171,16 @@ func NewServer(d Deps) (*Server, error) {
 	s.app.Get("/alerts/history", h.alertHistory)
 	s.app.Get("/metrics/production", h.productionMetrics)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+	s.recordRoutes()
+	return s, nil
+}
 
+// recordRoutes notes the routes that answer requests, middleware left out.
+func (s *Server) recordRoutes() {
 	s.routes = make(map[routeKey]bool)
 	for _, r := range s.app.GetRoutes(true) {
 		s.routes[routeKey{r.Method, r.Path}] = true
 	}
-	return s, nil
 }
 
 // App returns the Fiber application, for app.Test.

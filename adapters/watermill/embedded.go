@@ -64,7 +64,7 @@ func NewEmbedded(p *Processor, log *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
-	r.AddMiddleware(reportOutcome, retry(log).Middleware, middleware.Recoverer)
+	r.AddMiddleware(reportOutcome, Retry(DefaultMaxRetries, log).Middleware, middleware.Recoverer)
 	r.AddConsumerHandler(HandlerProcessReadings, TopicReadingsReceived, ps, p.Handle)
 	return &Embedded{
 		pubsub: ps, router: r, log: log, stopped: make(chan struct{}),

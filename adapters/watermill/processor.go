@@ -8,8 +8,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/production-line-monitor/plm/application/command"
+	"github.com/production-line-monitor/plm/ports"
 )
 
 // HandlerProcessReadings names the processing handler. It names the consumer group in
@@ -18,6 +20,13 @@ const HandlerProcessReadings = "process_readings"
 
 // errUndecodable marks a message that no retry can fix.
 var errUndecodable = errors.New("undecodable message")
+
+// Poisonous reports whether a message that failed with err, after its retries, belongs in
+// the dead-letter queue. Outages are not the message's fault: it waits for the dependency
+// and keeps its place. Neither is a take-over of its partition: the new owner handles it.
+func Poisonous(err error) bool {
+	return !errors.Is(err, ports.ErrUnavailable) && !errors.Is(err, ports.ErrFenced)
+}
 
 // Processor is the Watermill handler that feeds queued readings to the processing use case.
 type Processor struct {
@@ -56,6 +65,23 @@ func NewProcessor(h *command.ProcessReadingsHandler, reg prometheus.Registerer, 
 	return p, nil
 }
 
+// WithHandler returns a processor that feeds h and shares p's metrics: each partition of
+// the production queue has a handler (and detector) of its own.
+func (p *Processor) WithHandler(h *command.ProcessReadingsHandler) *Processor {
+	c := *p
+	c.handler = h
+	return &c
+}
+
+// Processed returns how many readings this processor has stored so far.
+func (p *Processor) Processed() float64 {
+	var m dto.Metric
+	if err := p.processed.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
 // Handle processes one message; an error leaves the message for redelivery.
 func (p *Processor) Handle(msg *message.Message) error {
 	e, err := Unmarshal(msg)
@@ -78,16 +104,19 @@ func (p *Processor) Handle(msg *message.Message) error {
 	return nil
 }
 
-// retry is the retry policy of the processing handler: a few quick attempts with backoff,
-// none for a message that cannot be decoded.
-func retry(log *slog.Logger) middleware.Retry {
+// DefaultMaxRetries is how many times a failed message is retried in process.
+const DefaultMaxRetries = 3
+
+// Retry is the retry policy of the processing handler: maxRetries quick attempts with
+// backoff, none for a message that cannot be decoded or whose partition was taken over.
+func Retry(maxRetries int, log *slog.Logger) middleware.Retry {
 	return middleware.Retry{
-		MaxRetries:      3,
+		MaxRetries:      maxRetries,
 		InitialInterval: 50 * time.Millisecond,
 		MaxInterval:     time.Second,
 		Multiplier:      2,
 		ShouldRetry: func(p middleware.RetryParams) bool {
-			return !errors.Is(p.Err, errUndecodable)
+			return !errors.Is(p.Err, errUndecodable) && !errors.Is(p.Err, ports.ErrFenced)
 		},
 		OnRetryHook: func(n int, delay time.Duration) {
 			log.Debug("retry processing", "attempt", n, "delay", delay)

@@ -1,8 +1,10 @@
-// Package e2e drives the real service, on its embedded default, over HTTP.
+// Package e2e drives the real service over HTTP: on its embedded default, on PostgreSQL,
+// and on PostgreSQL with the Redis Streams queue.
 package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 
 	httpadapter "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/adapters/memory"
+	"github.com/production-line-monitor/plm/adapters/redisstream"
 	"github.com/production-line-monitor/plm/bootstrap"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -24,12 +27,15 @@ const apiKey = "e2e-test-key-0123456789"
 // t0 is where the service's clock starts in these tests.
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
-// service is one running instance of the embedded service.
+// service is one running instance of the service, in this process.
 type service struct {
 	t     *testing.T
 	app   *fxtest.App
 	base  string
 	clock *memory.Clock
+	// settle, with the Redis queue, waits until the workers have processed every queued
+	// message: there a 202 means queued, not yet stored.
+	settle func()
 }
 
 // config is the default configuration with a data dir and a free port.
@@ -51,16 +57,46 @@ func start(t *testing.T, cfg bootstrap.Config, now time.Time) *service {
 	t.Helper()
 	clock := memory.NewClock(now)
 	var srv *httpadapter.Server
+	var monitor *redisstream.Monitor
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	app := fxtest.New(t,
-		bootstrap.Service(cfg, log),
+	opts := []fx.Option{
+		bootstrap.Service(cfg, log, bootstrap.RoleAll),
 		fx.Replace(fx.Annotate(clock, fx.As(new(ports.Clock)))),
 		fx.Populate(&srv),
-	)
+	}
+	if !cfg.Queue.Embedded() {
+		opts = append(opts, fx.Populate(&monitor))
+	}
+	app := fxtest.New(t, opts...)
 	app.RequireStart()
 	s := &service{t: t, app: app, base: "http://" + srv.Addr(), clock: clock}
+	if monitor != nil {
+		s.settle = func() { waitDrained(t, monitor) }
+	}
 	t.Cleanup(s.stop)
 	return s
+}
+
+// waitDrained waits until no readings stream has a message undelivered or unacknowledged.
+func waitDrained(t *testing.T, m *redisstream.Monitor) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		snap, err := m.Snapshot(context.Background())
+		drained := err == nil
+		for _, st := range snap.Streams {
+			if st.Group == redisstream.GroupProcess && (st.Lag != 0 || st.Pending != 0) {
+				drained = false
+			}
+		}
+		if drained {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not drained within 20 s: %+v, %v", snap, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (s *service) stop() { s.app.RequireStop() }
@@ -137,8 +173,14 @@ func (s *service) do(method, path string, body any, headers map[string]string) r
 
 func (s *service) get(path string) response { return s.do(http.MethodGet, path, nil, nil) }
 
+// post sends readings to the webhook and, with the Redis queue, waits for them to be
+// processed when they were accepted.
 func (s *service) post(body any) response {
-	return s.do(http.MethodPost, "/webhook/sensor-data", body, nil)
+	r := s.do(http.MethodPost, "/webhook/sensor-data", body, nil)
+	if r.status == http.StatusAccepted && s.settle != nil {
+		s.settle()
+	}
+	return r
 }
 
 // mustStatus fails the test unless r has the wanted status.

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 }
 
 // plmBinary builds the service once for the tests that run it as a process.
-func plmBinary(t *testing.T) string {
+func plmBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "plm-e2e-")
@@ -83,7 +83,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,11 +93,18 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// runPLM starts the binary with env and waits until it answers /healthz.
-func runPLM(t *testing.T, env ...string) *process {
+// runPLM starts the binary (its default command, run) with env and waits until it
+// answers /healthz.
+func runPLM(t testing.TB, env ...string) *process {
+	t.Helper()
+	return runPLMCommand(t, "run", env...)
+}
+
+// runPLMCommand is runPLM for the command plm run, serve or worker.
+func runPLMCommand(t testing.TB, command string, env ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(plmBinary(t))
+	cmd := exec.Command(plmBinary(t), command)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PLM_ADDR=" + addr}, env...)
 	p := &process{cmd: cmd, base: "http://" + addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr

@@ -1,0 +1,146 @@
+package redisstream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// MaxGroupReadings bounds how many readings one group commit carries.
+const MaxGroupReadings = 10_000
+
+// groupWriter commits the batches that the partitions of one worker write at the same time
+// in one transaction: while a commit runs, the batches that arrive queue up, and the next
+// commit takes them all. Partitions never share an equipment, so their batches never touch
+// the same rows. When a group fails, each of its batches is written again on its own, so
+// that every caller learns its own outcome (a batch fenced out fails alone).
+type groupWriter struct {
+	next ports.BatchWriter
+	reqs chan *writeReq
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+type writeReq struct {
+	ctx  context.Context
+	b    ports.ProcessedBatch
+	done chan error
+}
+
+var errWriterStopped = errors.New("batch writer stopped")
+
+func newGroupWriter(next ports.BatchWriter) *groupWriter {
+	g := &groupWriter{next: next, reqs: make(chan *writeReq), stop: make(chan struct{}), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+// WriteBatch implements ports.BatchWriter.
+func (g *groupWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
+	r := &writeReq{ctx: ctx, b: b, done: make(chan error, 1)}
+	select {
+	case g.reqs <- r:
+	case <-g.stop:
+		return errWriterStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// Close stops the writer once the commit in progress has ended.
+func (g *groupWriter) Close() {
+	g.stopOnce.Do(func() { close(g.stop) })
+	<-g.done
+}
+
+func (g *groupWriter) run() {
+	defer close(g.done)
+	for {
+		var first *writeReq
+		select {
+		case first = <-g.reqs:
+		case <-g.stop:
+			return
+		}
+		group := []*writeReq{first}
+		n := len(first.b.Readings)
+	fill:
+		for n < MaxGroupReadings {
+			select {
+			case r := <-g.reqs:
+				group = append(group, r)
+				n += len(r.b.Readings)
+			default:
+				break fill
+			}
+		}
+		g.commit(group)
+	}
+}
+
+func (g *groupWriter) commit(group []*writeReq) {
+	// A caller going away must not cut short a commit that carries other callers' batches.
+	ctx := context.WithoutCancel(group[0].ctx)
+	if len(group) == 1 {
+		group[0].done <- g.next.WriteBatch(ctx, group[0].b)
+		return
+	}
+	var merged ports.ProcessedBatch
+	for _, r := range group {
+		merged.Readings = append(merged.Readings, r.b.Readings...)
+		merged.Anomalies = append(merged.Anomalies, r.b.Anomalies...)
+		merged.Sightings = append(merged.Sightings, r.b.Sightings...)
+		merged.Sessions = append(merged.Sessions, r.b.Sessions...)
+		merged.Fences = append(merged.Fences, r.b.Fences...)
+	}
+	if err := g.next.WriteBatch(ctx, merged); err == nil {
+		for _, r := range group {
+			r.done <- nil
+		}
+		return
+	}
+	for _, r := range group {
+		r.done <- g.next.WriteBatch(ctx, r.b)
+	}
+}
+
+// partitionWriter is what the processing use case of one partition writes through: it
+// fences every batch with the partition's epoch and, once a batch is committed, keeps the
+// live state of its equipment in Redis and tells the aggregation worker.
+type partitionWriter struct {
+	next   ports.BatchWriter
+	fence  ports.Fence
+	live   ports.LiveStore // may be nil
+	notify func()
+	log    *slog.Logger
+}
+
+// WriteBatch implements ports.BatchWriter.
+func (w partitionWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
+	b.Fences = append(b.Fences[:len(b.Fences):len(b.Fences)], w.fence)
+	if err := w.next.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	w.notify()
+	if w.live == nil {
+		return nil
+	}
+	// The batch is committed: the live state is a cache of it, and a failure to update it
+	// only delays what the status shows until the next batch of the equipment. Both updates
+	// go at once (rueidis pipelines them): one round trip, not two.
+	beat := make(chan error, 1)
+	go func() { beat <- w.live.Beat(ctx, b.Sightings) }()
+	if err := w.live.Record(ctx, b.Readings); err != nil {
+		w.log.Warn("keep latest readings", "partition", w.fence.Partition, "error", err)
+	}
+	if err := <-beat; err != nil {
+		w.log.Warn("keep heartbeats", "partition", w.fence.Partition, "error", err)
+	}
+	return nil
+}
