@@ -3,6 +3,7 @@ package redisstream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -63,6 +64,10 @@ type workerEnv struct {
 	writer *flakyWriter
 	pub    *redisstream.Publisher
 	log    *syncBuffer
+	// concurrency and wrap, when set, are the workers' Concurrency and a wrapper of the
+	// writer each partition's use case is given.
+	concurrency int
+	wrap        func(ports.BatchWriter) ports.BatchWriter
 }
 
 func newWorkerEnv(t *testing.T, partitions int, fail func(ports.ProcessedBatch, int) error) *workerEnv {
@@ -89,6 +94,9 @@ func (e *workerEnv) startWorker(t *testing.T, id string, maxRetries int) *rediss
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(e.log), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clock := memory.NewClock(t0.Add(time.Hour))
 	newHandler := func(w ports.BatchWriter) *command.ProcessReadingsHandler {
+		if e.wrap != nil {
+			w = e.wrap(w)
+		}
 		return command.NewProcessReadingsHandler(e.store, e.store, w, clock, &memory.IDs{}, anomaly.DefaultConfig, equipment.DefaultRules)
 	}
 	proc, err := plmwatermill.NewProcessor(newHandler(e.writer), prometheus.NewRegistry(), log)
@@ -97,6 +105,7 @@ func (e *workerEnv) startWorker(t *testing.T, id string, maxRetries int) *rediss
 	}
 	w, err := redisstream.NewWorker(redisstream.WorkerConfig{
 		Names: e.names, ID: id, LeaseTTL: time.Second, MaxRetries: maxRetries, RetryDelay: 50 * time.Millisecond,
+		Concurrency: e.concurrency,
 	}, redisstream.WorkerDeps{
 		Client: e.client, Leases: redisadapter.NewLeases(rc), Fencer: e.store, Writer: e.writer,
 		Live: memory.NewLiveStore(), NewHandler: newHandler, Processor: proc, Log: log,
@@ -239,4 +248,67 @@ func TestIntegrationWorkersSharePartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a holds every partition again", func() bool { return len(a.Held()) == 4 })
+}
+
+// inFlight counts the writes under way through it, and the most at once.
+type inFlight struct {
+	next ports.BatchWriter
+	mu   *sync.Mutex
+	now  *int
+	most *int
+}
+
+func (f inFlight) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
+	f.mu.Lock()
+	*f.now++
+	*f.most = max(*f.most, *f.now)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		*f.now--
+		f.mu.Unlock()
+	}()
+	time.Sleep(10 * time.Millisecond) // room for another partition's message to overlap
+	return f.next.WriteBatch(ctx, b)
+}
+
+// PLM_WORKER_CONCURRENCY bounds how many messages one worker handles at once, whatever the
+// number of partitions it holds.
+func TestIntegrationWorkerConcurrencyLimit(t *testing.T) {
+	for _, tt := range []struct {
+		limit    int
+		wantMost func(int) bool
+	}{
+		{1, func(n int) bool { return n == 1 }},
+		{0, func(n int) bool { return n > 1 }}, // unbounded: the 4 partitions overlap
+	} {
+		t.Run(fmt.Sprintf("limit_%d", tt.limit), func(t *testing.T) {
+			e := newWorkerEnv(t, 4, nil)
+			var mu sync.Mutex
+			var now, most int
+			e.concurrency = tt.limit
+			e.wrap = func(w ports.BatchWriter) ports.BatchWriter { return inFlight{next: w, mu: &mu, now: &now, most: &most} }
+			w := e.startWorker(t, "w1", 3)
+			waitFor(t, "every partition taken", func() bool { return len(w.Held()) == 4 })
+			eqs := equipmentIn(t, e.names, 4)
+			for round := range 5 {
+				for _, eq := range eqs {
+					e.publish(t, reading(t, fmt.Sprintf("r-%d", round), eq, float64(round)))
+				}
+			}
+			waitFor(t, "all stored", func() bool {
+				for _, eq := range eqs {
+					if len(e.storedValues(t, eq)) != 5 {
+						return false
+					}
+				}
+				return true
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if !tt.wantMost(most) {
+				t.Errorf("at most %d messages were handled at once with Concurrency %d", most, tt.limit)
+			}
+		})
+	}
 }

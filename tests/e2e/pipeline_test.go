@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -186,6 +187,17 @@ func TestPipelineWorkerKilledMidBatch(t *testing.T) {
 	}
 	if !strings.Contains(b.stderr.String(), "partition taken") {
 		t.Errorf("worker b never took a partition over:\n%s", b.stderr)
+	}
+	// The aggregation worker folds every hourly count into the rollup, none twice.
+	deadline = time.Now().Add(30 * time.Second)
+	for d.count("SELECT count(*) FROM reading_count_deltas") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("hour counts left unfolded\n%s", b.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := d.count("SELECT coalesce(sum(readings), 0)::int FROM reading_counts"); n != batches*size {
+		t.Errorf("the rollup counts %d readings, want %d", n, batches*size)
 	}
 }
 
@@ -457,5 +469,79 @@ func TestPipelinePoisonMessageGoesToDeadLetters(t *testing.T) {
 	fields, err := entries[0].AsXRangeEntry()
 	if err != nil || fields.FieldValues["_watermill_message_uuid"] != "poison-1" {
 		t.Errorf("dead letter %+v, %v; want message poison-1", fields, err)
+	}
+}
+
+// getJSON GETs path from p with the key and decodes the answer; it fails the test unless
+// the answer is 200.
+func getJSON(t *testing.T, p *process, path string) map[string]any {
+	t.Helper()
+	code, body, err := p.request(http.MethodGet, path, apiKey, nil)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s %v", path, code, body, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+	return m
+}
+
+// The split set-up (plm serve, and two plm worker) answers the contract: a spike becomes an
+// alert, the equipment turns ANOMALY, and history and production metrics count every
+// reading. A process configured with other partitions than the deployment's refuses to start.
+func TestPipelineSplitSetUp(t *testing.T) {
+	d := newDeployment(t, "")
+	serve := d.run("serve")
+	w1, w2 := d.run("worker"), d.run("worker")
+	waitHeld(t, w1, 1)
+	waitHeld(t, w2, 1)
+
+	ts := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	var rs []string
+	for i := range 40 {
+		rs = append(rs, jsonReading("press-01", "temperature", fmt.Sprintf("n-%d", i), 70+float64(i%5-2)*0.5,
+			ts.Add(time.Duration(i)*time.Second)))
+	}
+	postJSON(t, serve, `{"readings":[`+strings.Join(rs, ",")+`]}`)
+	postJSON(t, serve, jsonReading("press-01", "temperature", "spike", 95, ts.Add(41*time.Second)))
+	d.waitStored(41, w1, w2)
+
+	deadline := time.Now().Add(10 * time.Second)
+	var status map[string]any
+	for {
+		status = getJSON(t, serve, "/equipment/press-01/status")
+		if status["status"] == "ANOMALY" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	latest, _ := status["latestReadings"].([]any)
+	if status["status"] != "ANOMALY" || len(latest) != 1 || latest[0].(map[string]any)["value"] != 95.0 {
+		t.Errorf("status %v, want ANOMALY with the spike as the latest reading", status)
+	}
+	alerts := getJSON(t, serve, "/alerts/history?equipmentId=press-01")
+	data, _ := alerts["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["severity"] != "CRITICAL" {
+		t.Errorf("alerts %v, want the spike, CRITICAL", alerts)
+	}
+	from := ts.Add(-time.Hour).UTC().Format(time.RFC3339)
+	history := getJSON(t, serve, "/equipment/press-01/sensor-history?from="+from)
+	if points, _ := history["points"].([]any); len(points) != 41 {
+		t.Errorf("%d history points, want 41", len(points))
+	}
+	metrics := getJSON(t, serve, "/metrics/production?from="+from)
+	if events, _ := metrics["eventsProcessed"].(map[string]any); events["total"] != 41.0 {
+		t.Errorf("production metrics %v, want 41 events", metrics["eventsProcessed"])
+	}
+
+	// Another number of partitions would send press-01's readings elsewhere.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plmBinary(t), "worker")
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "PLM_ADDR=" + freeAddr(t)}, d.env...), "PLM_PARTITIONS=4")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "PLM_PARTITIONS=4") || !strings.Contains(string(out), "has 8 partitions") {
+		t.Errorf("a worker with other partitions: %v\n%s", err, out)
 	}
 }
