@@ -119,23 +119,13 @@ func redisQueue(cfg Config, role Role) fx.Option {
 		),
 		fx.Invoke(func(lc fx.Lifecycle, w *redisstream.Worker, n *redisstream.Notifier, a *redisstream.Aggregator,
 			m *redisstream.Monitor, log *slog.Logger) {
-			log.Info("worker", "worker_id", id, "partitions", q.Partitions)
+			log.Info("starting worker", "worker_id", id, "partitions", q.Partitions)
 			// Started in this order, stopped in the reverse: the last notice goes out after
 			// the last commit.
 			lc.Append(fx.Hook{OnStart: n.Start, OnStop: n.Stop})
 			lc.Append(fx.Hook{OnStart: w.Start, OnStop: w.Stop})
 			lc.Append(fx.Hook{OnStart: a.Start, OnStop: a.Stop})
-			var cancel context.CancelFunc
-			done := make(chan struct{})
-			lc.Append(fx.Hook{
-				OnStart: func(context.Context) error {
-					var ctx context.Context
-					ctx, cancel = context.WithCancel(context.Background())
-					go func() { defer close(done); m.Run(ctx, q.MonitorInterval) }()
-					return nil
-				},
-				OnStop: func(context.Context) error { cancel(); <-done; return nil },
-			})
+			background(lc, func(ctx context.Context) { m.Run(ctx, q.MonitorInterval) })
 		}),
 	)
 	return fx.Options(opts...)

@@ -86,25 +86,30 @@ func queue(cfg Config, role Role) fx.Option {
 
 // foldRollupsEverySecond is the aggregation worker of the in-process set-up.
 func foldRollupsEverySecond(lc fx.Lifecycle, f ports.RollupFolder, log *slog.Logger) {
+	background(lc, func(ctx context.Context) {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := f.FoldRollups(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("fold rollups", "component", "aggregator", "error", err)
+				}
+			}
+		}
+	})
+}
+
+// background runs fn while the application runs: fn's context ends when the application
+// stops, and stopping waits for fn to return.
+func background(lc fx.Lifecycle, fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				tick := time.NewTicker(time.Second)
-				defer tick.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick.C:
-						if _, err := f.FoldRollups(ctx); err != nil && ctx.Err() == nil {
-							log.Warn("fold rollups", "component", "aggregator", "error", err)
-						}
-					}
-				}
-			}()
+			go func() { defer close(done); fn(ctx) }()
 			return nil
 		},
 		OnStop: func(context.Context) error { cancel(); <-done; return nil },
