@@ -121,7 +121,10 @@ func storage(cfg Config) fx.Option {
 	if cfg.Database.Embedded() {
 		return fx.Options(fx.Supply(sqlite.Config{Path: filepath.Join(cfg.DataDir, DatabaseFile)}), sqlite.Module)
 	}
-	return fx.Options(fx.Supply(postgresConfig(cfg.Database)), postgres.Module)
+	return fx.Options(fx.Supply(postgresConfig(cfg.Database)), postgres.Module,
+		fx.Invoke(func(db *postgres.DB, reg prometheus.Registerer) error {
+			return reg.Register(postgres.NewPoolCollector(db))
+		}))
 }
 
 func postgresConfig(d Database) postgres.Config {

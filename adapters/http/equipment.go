@@ -18,8 +18,9 @@ import (
 
 // handlers serve the API's routes over the use cases.
 type handlers struct {
-	app   application.Application
-	clock ports.Clock
+	app     application.Application
+	clock   ports.Clock
+	metrics *httpMetrics
 }
 
 type equipmentResponse struct {

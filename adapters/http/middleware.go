@@ -192,6 +192,10 @@ func requireJSON(c *fiber.Ctx) error {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// readings counts the readings of webhook requests by outcome: accepted (queued),
+	// rejected (a batch that broke a rule: every reading of it), unavailable (the queue
+	// could not take them).
+	readings *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -210,8 +214,25 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &httpMetrics{requests: requests, duration: duration}, nil
+	readings, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "plm_webhook_readings_total",
+		Help: "Readings sent to the webhook, by outcome: accepted, rejected (invalid batch) or unavailable.",
+	}, []string{"outcome"}))
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range []string{outcomeAccepted, outcomeRejected, outcomeUnavailable} {
+		readings.WithLabelValues(o) // present at 0 from the start
+	}
+	return &httpMetrics{requests: requests, duration: duration, readings: readings}, nil
 }
+
+// Outcomes of webhook readings.
+const (
+	outcomeAccepted    = "accepted"
+	outcomeRejected    = "rejected"
+	outcomeUnavailable = "unavailable"
+)
 
 // register adds c to reg, or returns the equal collector registered before.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {

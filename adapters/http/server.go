@@ -146,7 +146,7 @@ func NewServer(d Deps) (*Server, error) {
 	})
 	s.app.Server().Handler = s.rejectUnknownMethods(s.app.Server().Handler)
 
-	h := &handlers{app: d.App, clock: d.Clock}
+	h := &handlers{app: d.App, clock: d.Clock, metrics: metrics}
 	ops := &operations{pingers: d.Pingers, draining: &s.draining, log: s.log}
 
 	s.app.Use(s.observe)

@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -518,4 +519,22 @@ func TestModule_provides_the_server_with_its_pingers(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the storage pinger came through the group")
+}
+
+func TestMetrics_count_webhook_readings_by_outcome(t *testing.T) {
+	h := newHarness(t, recording())
+	h.post(webhook, batch(
+		`{"equipmentId": "press-01", "sensorType": "temperature", "value": 1}`,
+		`{"equipmentId": "press-01", "sensorType": "temperature", "value": 2}`))
+	h.post(webhook, batch( // one bad reading refuses all three
+		`{"equipmentId": "press-01", "sensorType": "temperature", "value": 1}`,
+		`{"equipmentId": "press-01", "sensorType": "humidity", "value": 1}`,
+		`{"equipmentId": "press-01", "sensorType": "temperature", "value": 3}`))
+	h.pub.Err = fmt.Errorf("queue down: %w", ports.ErrUnavailable)
+	h.post(webhook, `{"equipmentId": "press-01", "sensorType": "temperature", "value": 4}`)
+
+	text := string(h.get("/metrics").body)
+	assert.Contains(t, text, `plm_webhook_readings_total{outcome="accepted"} 2`)
+	assert.Contains(t, text, `plm_webhook_readings_total{outcome="rejected"} 3`)
+	assert.Contains(t, text, `plm_webhook_readings_total{outcome="unavailable"} 1`)
 }

@@ -136,18 +136,29 @@ func (r readingRequest) input() command.ReadingInput {
 func (h *handlers) ingestReadings(c *fiber.Ctx) error {
 	inputs, single, err := decodeReadings(c.Request().Body(), h.clock.Now())
 	if err != nil {
+		var rb *rejectedBatch
+		if errors.As(err, &rb) {
+			h.metrics.readings.WithLabelValues(outcomeRejected).Add(float64(rb.readings))
+		}
 		return err
 	}
 	n, err := h.app.Commands.IngestReadings.Handle(c.UserContext(), command.IngestReadings{Readings: inputs})
 	if err != nil {
 		var ve *ports.ValidationError
-		if single && errors.As(err, &ve) {
-			for i := range ve.Violations {
-				ve.Violations[i].Field = singleField(ve.Violations[i].Field)
+		switch {
+		case errors.As(err, &ve):
+			h.metrics.readings.WithLabelValues(outcomeRejected).Add(float64(len(inputs)))
+			if single {
+				for i := range ve.Violations {
+					ve.Violations[i].Field = singleField(ve.Violations[i].Field)
+				}
 			}
+		case errors.Is(err, ports.ErrUnavailable):
+			h.metrics.readings.WithLabelValues(outcomeUnavailable).Add(float64(len(inputs)))
 		}
 		return err
 	}
+	h.metrics.readings.WithLabelValues(outcomeAccepted).Add(float64(n))
 	return c.Status(fiber.StatusAccepted).JSON(acceptedResponse{Accepted: n}, mimeJSON)
 }
 
@@ -210,7 +221,7 @@ func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, 
 		}
 	}
 	if len(violations) > 0 {
-		return nil, single, &ports.ValidationError{Violations: violations}
+		return nil, single, &rejectedBatch{ValidationError: &ports.ValidationError{Violations: violations}, readings: len(reqs)}
 	}
 	inputs = make([]command.ReadingInput, len(reqs))
 	for i := range reqs {
@@ -218,6 +229,14 @@ func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, 
 	}
 	return inputs, single, nil
 }
+
+// rejectedBatch is the validation error of a batch, with how many readings it refuses.
+type rejectedBatch struct {
+	*ports.ValidationError
+	readings int
+}
+
+func (r *rejectedBatch) Unwrap() error { return r.ValidationError }
 
 func fieldCount(n int) string {
 	if n == 1 {

@@ -186,7 +186,8 @@ func TestEquipmentMetadata(t *testing.T) {
 
 func TestOperationsEndpoints(t *testing.T) {
 	eachStorage(t, func(t *testing.T, newConfig configFunc) {
-		s := start(t, newConfig(nil), t0)
+		cfg := newConfig(nil)
+		s := start(t, cfg, t0)
 		noKey := map[string]string{"X-API-Key": ""}
 		for _, p := range []string{"/healthz", "/readyz", "/openapi.yaml"} {
 			mustStatus(t, s.do("GET", p, nil, noKey), 200)
@@ -204,9 +205,18 @@ func TestOperationsEndpoints(t *testing.T) {
 		mustStatus(t, s.do("GET", "/metrics", nil, noKey), 401)
 		prom := s.get("/metrics")
 		mustStatus(t, prom, 200)
-		for _, want := range []string{"plm_readings_processed_total 1", "plm_http_requests_total"} {
-			if !strings.Contains(string(prom.body), want) {
-				t.Errorf("/metrics lacks %q", want)
+		want := []string{"plm_readings_processed_total 1", "plm_http_requests_total", "plm_detection_latency_seconds_count 1",
+			`plm_webhook_readings_total{outcome="accepted"} 1`, "go_goroutines", "process_resident_memory_bytes"}
+		if !cfg.Database.Embedded() {
+			want = append(want, `plm_db_pool_connections{state="max"} 10`, "plm_db_pool_acquires_total")
+		}
+		if !cfg.Queue.Embedded() {
+			want = append(want, "plm_queue_length{stream=", "plm_queue_pending{", "plm_queue_lag{", "plm_queue_dead_letters 0",
+				"plm_worker_partitions_held 4")
+		}
+		for _, w := range want {
+			if !strings.Contains(string(prom.body), w) {
+				t.Errorf("/metrics lacks %q", w)
 			}
 		}
 	})
