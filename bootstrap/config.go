@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -246,9 +247,28 @@ func (l *loader) err() error {
 	sort.Strings(names)
 	lines := make([]string, len(names))
 	for i, n := range names {
-		lines[i] = fmt.Sprintf("%s=%q: %s", n, l.getenv(n), l.errs[n])
+		lines[i] = fmt.Sprintf("%s=%q: %s", n, shown(n, l.getenv(n)), l.errs[n])
 	}
 	return fmt.Errorf("%w:\n  %s", ErrInvalidConfig, strings.Join(lines, "\n  "))
+}
+
+// shown is the value of variable name as an error message may show it: never an API key,
+// and URLs without their password.
+func shown(name, value string) string {
+	switch name {
+	case "PLM_API_KEYS":
+		if value == "" {
+			return ""
+		}
+		return "(hidden)"
+	case "PLM_DATABASE_URL", "PLM_REDIS_URL":
+		u, err := url.Parse(strings.TrimSpace(value))
+		if err != nil {
+			return "(hidden: not a URL)"
+		}
+		return u.Redacted()
+	}
+	return value
 }
 
 // str returns the variable, or its default when unset or blank.

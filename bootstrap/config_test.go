@@ -111,6 +111,28 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 	}
 }
 
+// A configuration error names the bad variable but never shows a key or a password.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	_, err := bootstrap.LoadConfig(env(map[string]string{
+		"PLM_API_KEYS":     "short-secret",
+		"PLM_DATABASE_URL": "mysql://plm:db-password-1@db/plm",
+		"PLM_REDIS_URL":    "http://:redis-password-2@cache:6379",
+	}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, secret := range []string{"short-secret", "db-password-1", "redis-password-2"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows %q:\n%v", secret, err)
+		}
+	}
+	for _, name := range []string{"PLM_API_KEYS=", "PLM_DATABASE_URL=\"mysql://plm:xxxxx@db/plm\"", "PLM_REDIS_URL="} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
 func TestBoundaries(t *testing.T) {
 	cases := []struct {
 		name string
