@@ -223,7 +223,7 @@ func (w *Worker) Held() []int {
 
 func (w *Worker) loop(ctx context.Context) {
 	defer close(w.done)
-	tick := time.NewTicker(w.cfg.LeaseTTL / 3)
+	tick := time.NewTicker(w.balanceEvery())
 	defer tick.Stop()
 	for {
 		w.balance(ctx)
@@ -234,6 +234,11 @@ func (w *Worker) loop(ctx context.Context) {
 		}
 	}
 }
+
+// balanceEvery is how often the worker renews its leases and balances the partitions: a
+// third of the lease, so that two renewals may fail before it lapses, and at least every
+// second, so that partitions a stopping worker gave up are taken again at once.
+func (w *Worker) balanceEvery() time.Duration { return min(w.cfg.LeaseTTL/3, time.Second) }
 
 func leaseName(p int) string { return "readings:" + strconv.Itoa(p) }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -543,5 +544,64 @@ func TestPipelineSplitSetUp(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "PLM_PARTITIONS=4") || !strings.Contains(string(out), "has 8 partitions") {
 		t.Errorf("a worker with other partitions: %v\n%s", err, out)
+	}
+}
+
+// A worker rolled with SIGTERM under load finishes the messages in hand, gives its
+// partitions up at once, and every reading the webhook accepted is stored.
+func TestPipelineWorkerRolledUnderLoad(t *testing.T) {
+	d := newDeployment(t, "", "PLM_CLAIM_IDLE=30s") // a lost partition would stall the test
+	serve := d.run("serve")
+	old := d.run("worker")
+	waitHeld(t, old, 8)
+
+	var accepted atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	ts := time.Now().Add(-time.Hour)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := jsonReading(fmt.Sprintf("line-%02d", (g*7+i)%16), "vibration", fmt.Sprintf("g%d-%d", g, i),
+					float64(i%10), ts.Add(time.Duration(i)*time.Millisecond))
+				code, resp, err := serve.request(http.MethodPost, "/webhook/sensor-data", apiKey, []byte(body))
+				if err != nil || code != http.StatusAccepted {
+					t.Errorf("POST: %d %s %v", code, resp, err)
+					return
+				}
+				accepted.Add(1)
+				time.Sleep(2 * time.Millisecond) // a steady load, not a flood
+			}
+		}()
+	}
+	waitStoredAtLeast(t, d, 200)
+	next := d.run("worker")
+	old.terminate(t) // SIGTERM, clean exit within the shutdown timeout
+	if !strings.Contains(old.stderr.String(), "worker stopping") {
+		t.Errorf("the old worker did not hand its partitions over:\n%s", old.stderr)
+	}
+	waitHeld(t, next, 8)
+	time.Sleep(300 * time.Millisecond) // load on the new worker too
+	close(stop)
+	wg.Wait()
+	d.waitStored(int(accepted.Load()), next)
+	t.Logf("%d readings accepted and stored across the roll", accepted.Load())
+}
+
+func waitStoredAtLeast(t *testing.T, d *deployment, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for d.stored() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d readings stored in 30 s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
