@@ -93,6 +93,8 @@ func (p *Processor) Handle(msg *message.Message) error {
 		p.log.Warn("process readings", "message_id", msg.UUID, "readings", len(e.Readings), "error", err)
 		return err
 	}
+	p.log.Debug("message processed", "message_id", msg.UUID, "readings", len(e.Readings),
+		"stored", res.Stored, "skipped", res.Skipped, "anomalies", len(res.Anomalies))
 	p.processed.Add(float64(res.Stored))
 	p.duplicates.Add(float64(res.Skipped))
 	for _, a := range res.Anomalies {
