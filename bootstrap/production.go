@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ func redisQueue(cfg Config, role Role) fx.Option {
 				// the webhook answers 503 promptly, and callers retry.
 				opt.ContextTimeoutEnabled = true
 				opt.MaxRetries, opt.DialerRetries = 1, 1
+				// Each partition a worker holds keeps a connection in a blocking read; the
+				// acknowledgements, claims, the publisher and the monitor need their own.
+				opt.PoolSize = max(opt.PoolSize, q.Partitions+2*runtime.GOMAXPROCS(0)+8)
 				c := goredis.NewClient(opt)
 				lc.Append(fx.Hook{OnStop: func(context.Context) error { return c.Close() }})
 				return c, nil

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,9 +17,21 @@ import (
 //
 //	PLM_REQUIRE_SERVICES=1 go test -run '^$' -bench PipelineBatches -benchtime 300x ./tests/e2e/
 func BenchmarkPipelineBatches(b *testing.B) {
+	benchmarkPipeline(b, 100)
+}
+
+// BenchmarkPipelineSingleReadings is BenchmarkPipelineBatches with one reading per request,
+// as a machine sends them.
+//
+//	PLM_REQUIRE_SERVICES=1 go test -run '^$' -bench PipelineSingle -benchtime 20000x ./tests/e2e/
+func BenchmarkPipelineSingleReadings(b *testing.B) {
+	benchmarkPipeline(b, 1)
+}
+
+func benchmarkPipeline(b *testing.B, size int) {
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			d := newDeployment(b, "", "PLM_LOG_LEVEL=warn")
+			d := newDeployment(b, "", "PLM_LOG_LEVEL=warn", "PLM_PARTITIONS="+partitionsForBench())
 			serve := d.run("serve")
 			var procs []*process
 			for range workers {
@@ -26,8 +39,12 @@ func BenchmarkPipelineBatches(b *testing.B) {
 				waitHeld(b, w, 1)
 				procs = append(procs, w)
 			}
-			const size, clients = 100, 16
+			const clients = 16
 			body := func(n int) string {
+				if size == 1 {
+					return jsonReading(fmt.Sprintf("line-%03d", n%200), "temperature", fmt.Sprintf("s%d", n),
+						70+float64(n%9), time.Now().Add(-time.Hour).Add(time.Duration(n)*time.Millisecond))
+				}
 				rs := make([]string, size)
 				ts := time.Now().Add(-time.Hour)
 				for i := range rs {
@@ -62,4 +79,12 @@ func BenchmarkPipelineBatches(b *testing.B) {
 			b.ReportMetric(float64(b.N*size)/accepted.Seconds(), "accepted/s")
 		})
 	}
+}
+
+// partitionsForBench is PLM_BENCH_PARTITIONS, or the 8 of the test deployments.
+func partitionsForBench() string {
+	if p := os.Getenv("PLM_BENCH_PARTITIONS"); p != "" {
+		return p
+	}
+	return "8"
 }
