@@ -1,4 +1,5 @@
-// Package docs checks that the documentation lists the configuration the service reads.
+// Package docs checks the documentation against the service: the configuration it lists, and
+// every example of docs/API_EXAMPLES.md run against the real binary.
 package docs
 
 import (
