@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 
@@ -89,25 +90,24 @@ func typesOf(typ sensor.Type) []string {
 }
 
 // StoredRefs implements ports.ReadingRepository: the refs, as two arrays, drive look-ups in
-// the (equipment_id, reading_id) index, in one statement however many they are.
+// the (equipment_id, reading_id) index, in one statement however many they are. It runs for
+// every message the workers handle, so it goes straight to the pgx pool, not through GORM.
 func (r *ReadingRepository) StoredRefs(ctx context.Context, refs []ports.ReadingRef) (map[ports.ReadingRef]bool, error) {
 	out := make(map[ports.ReadingRef]bool, len(refs))
 	if len(refs) == 0 {
 		return out, nil
 	}
-	rows, err := storedRefsStatement(refs).on(r.db.gorm.WithContext(ctx)).Rows()
+	eq, id := make([]string, len(refs)), make([]string, len(refs))
+	for i, ref := range refs {
+		eq[i], id[i] = ref.EquipmentID, ref.ReadingID
+	}
+	rows, err := r.db.pool.Query(ctx, storedRefsSQL, eq, id)
 	if err == nil {
-		defer rows.Close()
-		for rows.Next() {
-			var ref ports.ReadingRef
-			if err = rows.Scan(&ref.EquipmentID, &ref.ReadingID); err != nil {
-				break
-			}
+		var ref ports.ReadingRef
+		_, err = pgx.ForEachRow(rows, []any{&ref.EquipmentID, &ref.ReadingID}, func() error {
 			out[ref] = true
-		}
-		if err == nil {
-			err = rows.Err()
-		}
+			return nil
+		})
 	}
 	if err != nil {
 		return nil, r.db.fail(ctx, fmt.Sprintf("look up %d stored readings", len(refs)), err)
@@ -115,16 +115,9 @@ func (r *ReadingRepository) StoredRefs(ctx context.Context, refs []ports.Reading
 	return out, nil
 }
 
-func storedRefsStatement(refs []ports.ReadingRef) statement {
-	eq, id := make([]string, len(refs)), make([]string, len(refs))
-	for i, ref := range refs {
-		eq[i], id[i] = ref.EquipmentID, ref.ReadingID
-	}
-	return statement{`SELECT s.equipment_id, s.reading_id
-		FROM unnest(?::text[], ?::text[]) AS r (equipment_id, reading_id)
-		JOIN sensor_readings s ON s.equipment_id = r.equipment_id AND s.reading_id = r.reading_id`,
-		[]any{array(eq), array(id)}}
-}
+const storedRefsSQL = `SELECT s.equipment_id, s.reading_id
+	FROM unnest($1::text[], $2::text[]) AS r (equipment_id, reading_id)
+	JOIN sensor_readings s ON s.equipment_id = r.equipment_id AND s.reading_id = r.reading_id`
 
 // RecentValues implements ports.ReadingRepository.
 func (r *ReadingRepository) RecentValues(ctx context.Context, k sensor.Key, n int) ([]float64, error) {
