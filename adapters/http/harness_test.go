@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/ports"
+	"github.com/production-line-monitor/plm/tests/logbuf"
 )
 
 const testKey = "test-key-1"
@@ -39,7 +38,7 @@ type harness struct {
 	clock    *memory.Clock
 	pub      *memory.Publisher
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 }
 
 type harnessConfig struct {
@@ -69,7 +68,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	for _, o := range opts {
 		o(&hc)
 	}
-	h := &harness{t: t, store: store, clock: clock, registry: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{t: t, store: store, clock: clock, registry: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
 	h.pub = &memory.Publisher{}
 	app := newApplication(store, clock, h.pub)
 	if !hc.record {
@@ -257,32 +256,11 @@ func batch(readings ...string) string {
 	return `{"readings": [` + strings.Join(readings, ",") + `]}`
 }
 
-// syncBuffer is a log sink that the server may write to from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines decodes the JSON log lines.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+// logLines decodes the JSON log lines of b.
+func logLines(t *testing.T, b *logbuf.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(b.String()), "\n") {
-		if line == "" {
-			continue
-		}
+	for _, line := range b.Lines() {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line: %s", line)
 		out = append(out, m)

@@ -198,7 +198,7 @@ func TestErrors_internal_failure_is_500_without_details(t *testing.T) {
 	assert.NotContains(t, string(r.body), "disk")
 	assert.Empty(t, e.Error.Details)
 	var failures []map[string]any
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["msg"] == "request failed" {
 			failures = append(failures, l)
 		}
@@ -258,7 +258,7 @@ func TestLogging_one_line_per_request(t *testing.T) {
 	h.get("/nope")
 
 	var lines []map[string]any
-	for _, l := range h.logs.lines(t) {
+	for _, l := range logLines(t, h.logs) {
 		if l["msg"] == "http request" {
 			lines = append(lines, l)
 		}

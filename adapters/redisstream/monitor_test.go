@@ -1,7 +1,6 @@
 package redisstream_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/production-line-monitor/plm/adapters/redisstream"
 	"github.com/production-line-monitor/plm/ports"
+	"github.com/production-line-monitor/plm/tests/logbuf"
 )
 
 // add appends entries with the given ids to stream.
@@ -251,7 +250,7 @@ plm_queue_pending{group="aggregate_rollups",stream=%[3]q} 1
 }
 
 func TestMonitorRedisUnreachable(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	reg := prometheus.NewRegistry()
 	m := newMonitor(t, unreachable(t), redisstream.Names{Prefix: "plm", Partitions: 2}, reg,
 		slog.New(slog.NewJSONHandler(&logs, nil)), nil)
@@ -298,7 +297,7 @@ func TestNewMonitorRefuses(t *testing.T) {
 func TestIntegrationMonitorRun(t *testing.T) {
 	c, names := setup(t, 2)
 	fillQueue(t, c, names)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	var calls atomic.Int64
 	processed := func() float64 { return float64(10 * calls.Add(1)) } // 10 more every call
 	const interval = 100 * time.Millisecond
@@ -343,26 +342,4 @@ func TestIntegrationMonitorRun(t *testing.T) {
 			t.Errorf("%s = %v, want %v (line %v)", k, line[k], v, line)
 		}
 	}
-}
-
-// syncBuffer is a log destination safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Lines() []string {
-	return strings.FieldsFunc(b.String(), func(r rune) bool { return r == '\n' })
 }

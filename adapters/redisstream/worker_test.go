@@ -24,6 +24,7 @@ import (
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
+	"github.com/production-line-monitor/plm/tests/logbuf"
 	"github.com/production-line-monitor/plm/tests/redistest"
 )
 
@@ -63,7 +64,7 @@ type workerEnv struct {
 	store  *memory.Store
 	writer *flakyWriter
 	pub    *redisstream.Publisher
-	log    *syncBuffer
+	log    *logbuf.Buffer
 	// concurrency and wrap, when set, are the workers' Concurrency and a wrapper of the
 	// writer each partition's use case is given.
 	concurrency int
@@ -78,7 +79,7 @@ func newWorkerEnv(t *testing.T, partitions int, fail func(ports.ProcessedBatch, 
 		fail = func(ports.ProcessedBatch, int) error { return nil }
 	}
 	return &workerEnv{
-		client: c, names: names, store: store, pub: redisstream.NewPublisher(c, names), log: &syncBuffer{},
+		client: c, names: names, store: store, pub: redisstream.NewPublisher(c, names), log: &logbuf.Buffer{},
 		writer: &flakyWriter{next: store, fail: fail, attempts: map[string]int{}},
 	}
 }

@@ -14,10 +14,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/production-line-monitor/plm/tests/logbuf"
 )
 
 // examplesKey is the API key of the service under test. It stands in for the examples'
@@ -409,25 +410,8 @@ func buildService(t *testing.T) string {
 type service struct {
 	cmd  *exec.Cmd
 	base string
-	log  *lockedBuffer
+	log  *logbuf.Buffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startService runs bin in dir with env, on a free port of its own and with the test's key,
@@ -445,7 +429,7 @@ func startService(t *testing.T, bin, dir string, env []string) *service {
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
 	cmd.Env = append(cmd.Env, "PLM_ADDR="+addr, "PLM_API_KEYS="+examplesKey)
-	s := &service{cmd: cmd, base: "http://" + addr, log: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &service{cmd: cmd, base: "http://" + addr, log: &logbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

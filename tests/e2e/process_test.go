@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/production-line-monitor/plm/tests/logbuf"
 )
 
 var (
@@ -62,25 +64,8 @@ func plmBinary(t testing.TB) string {
 type process struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *logbuf.Buffer
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeAddr(t testing.TB) string {
@@ -106,7 +91,7 @@ func runPLMCommand(t testing.TB, command string, env ...string) *process {
 	addr := freeAddr(t)
 	cmd := exec.Command(plmBinary(t), command)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "PLM_ADDR=" + addr}, env...)
-	p := &process{cmd: cmd, base: "http://" + addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, base: "http://" + addr, stderr: &logbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
