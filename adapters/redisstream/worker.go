@@ -53,6 +53,9 @@ type WorkerConfig struct {
 	RetryDelay time.Duration
 	// StopTimeout bounds how long stopping a partition waits for its message in hand.
 	StopTimeout time.Duration
+	// MaxBatch bounds how many queued messages of a partition are handled together
+	// (default DefaultMaxBatch).
+	MaxBatch int
 }
 
 // HandlerFactory builds the processing use case of one partition, writing through w.
@@ -74,8 +77,8 @@ type WorkerDeps struct {
 
 // Worker consumes the readings queue. The queue's partitions are shared among the live
 // workers: each partition is held by one worker at a time, under a lease in Redis, and its
-// messages are handled one at a time, in stream order, by a processing use case (and
-// detector) of its own. So every sensor's readings are judged in the order they were
+// messages are handled in stream order, those waiting together (see partitionSubscriber),
+// by a processing use case (and detector) of its own. So every sensor's readings are judged in the order they were
 // queued, whatever the number of workers.
 //
 // Taking a partition over, a worker first advances the partition's fencing epoch in
@@ -139,6 +142,9 @@ func NewWorker(cfg WorkerConfig, deps WorkerDeps) (*Worker, error) {
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = 30 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	log := deps.Log.With("component", "worker", "worker_id", cfg.ID)
 	wlog := wm.NewSlogLoggerWithLevelMapping(log.With("component", "watermill"),
@@ -349,35 +355,9 @@ func (w *Worker) take(ctx context.Context, n int, validUntil time.Time) error {
 	// The consumer is named after this take: messages that an earlier take (of this worker
 	// too) left pending are claimed like any other holder's.
 	self := fmt.Sprintf("%s/%d/%d", w.cfg.ID, n, epoch)
-	claimIdle := w.cfg.LeaseTTL
-	sub, err := wmredis.NewSubscriber(wmredis.SubscriberConfig{
-		Client:        w.client,
-		Consumer:      self,
-		ConsumerGroup: GroupProcess,
-		OldestId:      "0",
-		// Every pending message is considered at once (MaxIdleTime of a millisecond) and
-		// shouldClaim picks: all those delivered before the take-over, oldest first, then
-		// only those an earlier holder that lingered read afterwards. This worker's own
-		// messages in hand are never claimed back.
-		MaxIdleTime:    time.Millisecond,
-		ClaimInterval:  claimIdle / 2,
-		ClaimBatchSize: 1000,
-		ShouldClaimPendingMessage: func(xp redis.XPendingExt) bool {
-			if xp.Consumer == self {
-				return false
-			}
-			return !streamIDAfter(xp.ID, takeover) || xp.Idle >= claimIdle
-		},
-		NackResendSleep:               w.cfg.RetryDelay,
-		BlockTime:                     100 * time.Millisecond,
-		DisableIndefiniteInitialBlock: true,
-		// A Redis that restarted empty has lost the consumer group: stop, and let the next
-		// balancing round take the partition again, which creates the group anew.
-		ShouldStopOnReadErrors: func(err error) bool { return strings.HasPrefix(err.Error(), "NOGROUP") },
-		ConsumerTimeout:        10 * w.cfg.LeaseTTL,
-	}, w.wlog)
-	if err != nil {
-		return fmt.Errorf("new subscriber: %w", err)
+	sub := &partitionSubscriber{
+		client: w.client, consumer: self, takeover: takeover, claimIdle: w.cfg.LeaseTTL,
+		maxBatch: w.cfg.MaxBatch, retryDelay: w.cfg.RetryDelay, log: w.log, closing: make(chan struct{}),
 	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.StopTimeout}, w.wlog)
 	if err != nil {

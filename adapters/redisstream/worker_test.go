@@ -37,11 +37,16 @@ type flakyWriter struct {
 	attempts map[string]int
 }
 
+// WriteBatch counts an attempt at an equipment when the batch holds its readings only.
 func (f *flakyWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
 	f.mu.Lock()
 	eq := ""
-	if len(b.Readings) > 0 {
-		eq = b.Readings[0].EquipmentID
+	for i, r := range b.Readings {
+		if i == 0 {
+			eq = r.EquipmentID
+		} else if r.EquipmentID != eq {
+			eq = "(several)"
+		}
 	}
 	f.attempts[eq]++
 	n := f.attempts[eq]
@@ -158,8 +163,10 @@ func (e *workerEnv) storedValues(t *testing.T, eq string) []float64 {
 func TestIntegrationWorkerPoisonAfterRetryBudget(t *testing.T) {
 	errBroken := errors.New("storage refuses this batch")
 	e := newWorkerEnv(t, 1, func(b ports.ProcessedBatch, _ int) error {
-		if len(b.Readings) > 0 && b.Readings[0].EquipmentID == "bad-01" {
-			return errBroken
+		for _, r := range b.Readings {
+			if r.EquipmentID == "bad-01" {
+				return errBroken
+			}
 		}
 		return nil
 	})
@@ -311,5 +318,49 @@ func TestIntegrationWorkerConcurrencyLimit(t *testing.T) {
 				t.Errorf("at most %d messages were handled at once with Concurrency %d", most, tt.limit)
 			}
 		})
+	}
+}
+
+// Messages waiting in a partition are handled together: one commit for many, in order.
+func TestIntegrationWorkerBatchesWaitingMessages(t *testing.T) {
+	e := newWorkerEnv(t, 1, nil)
+	for i := range 50 {
+		e.publish(t, reading(t, fmt.Sprintf("r-%d", i), "press-01", float64(i)))
+	}
+	e.startWorker(t, "w1", 3)
+	waitFor(t, "all stored", func() bool { return len(e.storedValues(t, "press-01")) == 50 })
+	for i, v := range e.storedValues(t, "press-01") {
+		if v != float64(i) {
+			t.Fatalf("stored %v: not in the order queued", e.storedValues(t, "press-01"))
+		}
+	}
+	if n := e.writer.tries("press-01"); n > 5 {
+		t.Errorf("50 waiting messages took %d commits", n)
+	}
+}
+
+// A message that cannot be stored, amid a batch, fails alone: the messages before and
+// after it are stored, in order, and only it goes to the dead letters.
+func TestIntegrationWorkerPoisonAmidABatch(t *testing.T) {
+	e := newWorkerEnv(t, 1, func(b ports.ProcessedBatch, _ int) error {
+		for _, r := range b.Readings {
+			if r.EquipmentID == "bad-01" {
+				return errors.New("storage refuses this reading")
+			}
+		}
+		return nil
+	})
+	e.publish(t, reading(t, "r-1", "press-01", 1))
+	e.publish(t, reading(t, "r-2", "press-01", 2))
+	e.publish(t, reading(t, "r-x", "bad-01", 9))
+	e.publish(t, reading(t, "r-3", "press-01", 3))
+	e.startWorker(t, "w1", 1)
+	waitFor(t, "the good ones stored", func() bool { return len(e.storedValues(t, "press-01")) == 3 })
+	if got := e.storedValues(t, "press-01"); got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Errorf("stored %v, want [1 2 3]", got)
+	}
+	dead := readStream(t, e.client, e.names.Poison())
+	if len(dead) != 1 || len(dead[0].event.Readings) != 1 || dead[0].event.Readings[0].ID != "r-x" {
+		t.Errorf("dead letters %+v, want the message of r-x alone", dead)
 	}
 }

@@ -1,6 +1,7 @@
 package watermill_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -39,6 +40,60 @@ func TestUnmarshalRefusesBadMessages(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := watermill.Unmarshal(message.NewMessage("m", []byte(payload))); err == nil {
 				t.Fatal("accepted a bad message")
+			}
+		})
+	}
+}
+
+func TestBatchCarriesEveryReadingInOrder(t *testing.T) {
+	var msgs []*message.Message
+	var want []sensor.Reading
+	for i := range 3 {
+		var rs []sensor.Reading
+		for j := range i + 1 {
+			r, _ := sensor.NewReading(fmt.Sprintf("r%d-%d", i, j), "press-01", sensor.Pressure, float64(i*10+j), "", t0, t0)
+			rs = append(rs, r)
+		}
+		want = append(want, rs...)
+		m, err := watermill.Marshal(fmt.Sprintf("m-%d", i), ports.ReadingsReceived{Readings: rs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	b := watermill.NewBatch(msgs)
+	if n := watermill.BatchSize(b); n != 3 {
+		t.Errorf("BatchSize = %d, want 3", n)
+	}
+	if n := watermill.BatchSize(msgs[0]); n != 1 {
+		t.Errorf("BatchSize of a plain message = %d, want 1", n)
+	}
+	got, err := watermill.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Readings, want) {
+		t.Fatalf("batch gave\n%+v\nwant\n%+v", got.Readings, want)
+	}
+}
+
+func TestBatchWithAnUnreadableMessageIsRefusedWhole(t *testing.T) {
+	good, err := watermill.Marshal("m-1", ports.ReadingsReceived{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreadable := message.NewMessage("m-2", nil)
+	unreadable.Metadata.Set(watermill.MetadataUndecodable, "not a Watermill message")
+	for name, m := range map[string]*message.Message{
+		"marked undecodable": unreadable,
+		"not json":           message.NewMessage("m-3", []byte(`{"readings": [`)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := watermill.Unmarshal(watermill.NewBatch([]*message.Message{good, m})); err == nil {
+				t.Error("a batch with an unreadable message was decoded")
+			}
+			if _, err := watermill.Unmarshal(m); err == nil {
+				t.Error("the unreadable message alone was decoded")
 			}
 		})
 	}

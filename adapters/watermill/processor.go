@@ -2,6 +2,7 @@ package watermill
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -21,11 +22,15 @@ const HandlerProcessReadings = "process_readings"
 // errUndecodable marks a message that no retry can fix.
 var errUndecodable = errors.New("undecodable message")
 
+// errBatchFailed marks the failure of a batch of messages: neither retried nor a dead
+// letter as a whole, it is handed on again one message at a time (see NewBatch).
+var errBatchFailed = errors.New("batch failed")
+
 // Poisonous reports whether a message that failed with err, after its retries, belongs in
 // the dead-letter queue. Outages are not the message's fault: it waits for the dependency
 // and keeps its place. Neither is a take-over of its partition: the new owner handles it.
 func Poisonous(err error) bool {
-	return !errors.Is(err, ports.ErrUnavailable) && !errors.Is(err, ports.ErrFenced)
+	return !errors.Is(err, ports.ErrUnavailable) && !errors.Is(err, ports.ErrFenced) && !errors.Is(err, errBatchFailed)
 }
 
 // Processor is the Watermill handler that feeds queued readings to the processing use case.
@@ -84,6 +89,14 @@ func (p *Processor) Processed() float64 {
 
 // Handle processes one message; an error leaves the message for redelivery.
 func (p *Processor) Handle(msg *message.Message) error {
+	err := p.handle(msg)
+	if n := BatchSize(msg); err != nil && n > 1 {
+		return fmt.Errorf("batch of %d messages: %w: %w", n, errBatchFailed, err)
+	}
+	return err
+}
+
+func (p *Processor) handle(msg *message.Message) error {
 	e, err := Unmarshal(msg)
 	if err != nil {
 		return errors.Join(errUndecodable, err)
@@ -118,7 +131,8 @@ func Retry(maxRetries int, log *slog.Logger) middleware.Retry {
 		MaxInterval:     time.Second,
 		Multiplier:      2,
 		ShouldRetry: func(p middleware.RetryParams) bool {
-			return !errors.Is(p.Err, errUndecodable) && !errors.Is(p.Err, ports.ErrFenced)
+			return !errors.Is(p.Err, errUndecodable) && !errors.Is(p.Err, ports.ErrFenced) &&
+				!errors.Is(p.Err, errBatchFailed)
 		},
 		OnRetryHook: func(n int, delay time.Duration) {
 			log.Debug("retry processing", "attempt", n, "delay", delay)
