@@ -2,10 +2,8 @@ package postgres_test
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -232,21 +230,8 @@ func TestIntegrationCountByBucketEqualsARawCount(t *testing.T) {
 		all = append(all, batch.Readings...)
 	}
 
-	// want counts, in Go, the readings of eq (or all) in [from, to) by bucket.
 	want := func(eq string, from, to time.Time, bucket time.Duration) []ports.BucketCount {
-		b := bucket.Microseconds()
-		counts := map[int64]int64{}
-		for _, r := range all {
-			if (eq == "" || r.EquipmentID == eq) && !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
-				us := r.Timestamp.UnixMicro()
-				counts[us-((us%b)+b)%b]++
-			}
-		}
-		var out []ports.BucketCount
-		for _, k := range slices.Sorted(maps.Keys(counts)) {
-			out = append(out, ports.BucketCount{Bucket: time.UnixMicro(k).UTC(), Count: counts[k]})
-		}
-		return out
+		return portstest.CountsOf(all, eq, from, to, bucket)
 	}
 	ranges := []struct{ from, to time.Time }{
 		{start, start.Add(span)},                             // whole hours only

@@ -52,6 +52,14 @@ type partitionSubscriber struct {
 
 var _ message.Subscriber = (*partitionSubscriber)(nil)
 
+func newPartitionSubscriber(client redis.UniversalClient, consumer, takeover string, claimIdle time.Duration,
+	maxBatch int, retryDelay time.Duration, log *slog.Logger) *partitionSubscriber {
+	return &partitionSubscriber{
+		client: client, consumer: consumer, takeover: takeover, claimIdle: claimIdle,
+		maxBatch: maxBatch, retryDelay: retryDelay, log: log, closing: make(chan struct{}),
+	}
+}
+
 // errNoGroup: the consumer group is gone (a Redis that restarted empty).
 var errNoGroup = errors.New("consumer group vanished")
 

@@ -106,7 +106,6 @@ type Worker struct {
 // partition is one partition held by this worker.
 type partition struct {
 	n      int
-	epoch  int64
 	router *message.Router
 	done   chan struct{} // closed when the router has returned
 
@@ -355,15 +354,12 @@ func (w *Worker) take(ctx context.Context, n int, validUntil time.Time) error {
 	// The consumer is named after this take: messages that an earlier take (of this worker
 	// too) left pending are claimed like any other holder's.
 	self := fmt.Sprintf("%s/%d/%d", w.cfg.ID, n, epoch)
-	sub := &partitionSubscriber{
-		client: w.client, consumer: self, takeover: takeover, claimIdle: w.cfg.LeaseTTL,
-		maxBatch: w.cfg.MaxBatch, retryDelay: w.cfg.RetryDelay, log: w.log, closing: make(chan struct{}),
-	}
+	sub := newPartitionSubscriber(w.client, self, takeover, w.cfg.LeaseTTL, w.cfg.MaxBatch, w.cfg.RetryDelay, w.log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.StopTimeout}, w.wlog)
 	if err != nil {
 		return fmt.Errorf("new router: %w", err)
 	}
-	p := &partition{n: n, epoch: epoch, router: router, done: make(chan struct{}), validUntil: validUntil}
+	p := &partition{n: n, router: router, done: make(chan struct{}), validUntil: validUntil}
 	poison, err := middleware.PoisonQueueWithFilter(w.poison, w.cfg.Names.Poison(), watermill.Poisonous)
 	if err != nil {
 		return fmt.Errorf("dead-letter middleware: %w", err)

@@ -87,15 +87,16 @@ func checkCounts(t *testing.T, s Stores, stored []ports.StoredReading, when stri
 			for i, rg := range ranges {
 				got, err := s.Readings.CountByBucket(t.Context(), eq, rg.from, rg.to, bucket)
 				must(t, err)
-				equalList(t, countsOf(stored, eq, rg.from, rg.to, bucket), got,
+				equalList(t, CountsOf(stored, eq, rg.from, rg.to, bucket), got,
 					"%s: counts of %q by %s over range %d", when, eq, bucket, i)
 			}
 		}
 	}
 }
 
-// countsOf counts the readings of rs of eq ("" for all) in [from, to) by bucket.
-func countsOf(rs []ports.StoredReading, eq string, from, to time.Time, bucket time.Duration) []ports.BucketCount {
+// CountsOf is what CountByBucket must answer for the readings rs: those of eq ("" for all)
+// in [from, to), counted by bucket, empty buckets left out.
+func CountsOf(rs []ports.StoredReading, eq string, from, to time.Time, bucket time.Duration) []ports.BucketCount {
 	b := bucket.Microseconds()
 	counts := make(map[int64]int64)
 	for _, r := range rs {
