@@ -28,6 +28,10 @@ Usage:
                PLM_REDIS_URL); it serves /healthz, /readyz and /metrics on PLM_ADDR
   plm migrate up|down|status
                apply, roll back (one step) or list the PostgreSQL schema migrations
+  plm simulate [run|backfill|saturate] [flags]
+               a simulated production line: drive a service over HTTP and check what it
+               stored, seed history directly, or find the highest sustainable rate
+               ('plm simulate help', 'plm simulate run -h')
   plm config   list the configuration variables with their defaults
   plm healthcheck
                exit 0 if the service at PLM_ADDR answers /healthz (for container health checks)
@@ -58,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "simulate":
+		return simulate(args[1:], stdout, stderr)
 	case "config":
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		for _, v := range bootstrap.Variables {

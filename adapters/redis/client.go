@@ -142,3 +142,24 @@ func (c *Client) Settle(ctx context.Context, name, value string) (string, error)
 	}
 	return got, nil
 }
+
+// DeleteAll unlinks every key under the client's prefix: the end of a throwaway
+// deployment's data (a simulation's), never a running one's.
+func (c *Client) DeleteAll(ctx context.Context) error {
+	var cursor uint64
+	for {
+		e, err := c.rc.Do(ctx, c.rc.B().Scan().Cursor(cursor).Match(c.prefix+":*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return fail(ctx, "scan "+c.prefix+":*", err)
+		}
+		if len(e.Elements) > 0 {
+			if err := c.rc.Do(ctx, c.rc.B().Unlink().Key(e.Elements...).Build()).Error(); err != nil {
+				return fail(ctx, "unlink", err)
+			}
+		}
+		if e.Cursor == 0 {
+			return nil
+		}
+		cursor = e.Cursor
+	}
+}

@@ -1,0 +1,177 @@
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The service's metrics that the watcher reads.
+const (
+	metricDelay = "plm_detection_latency_seconds" // receipt to storage with a verdict
+	metricRSS   = "process_resident_memory_bytes"
+)
+
+// Delay summarises the service's receipt-to-storage histogram over a run: each quantile is
+// the upper bound of the histogram bucket it falls in.
+type Delay struct {
+	Count    uint64
+	P50, P99 time.Duration
+}
+
+// Watch is what the watcher saw of the processes whose /metrics it read.
+type Watch struct {
+	Delay   Delay
+	PeakRSS map[string]float64 // bytes, by metrics URL
+}
+
+// Watcher samples the /metrics of the processes that store readings (the worker, or the
+// whole service) during a run.
+type Watcher struct {
+	urls   []string
+	key    string
+	client *http.Client
+
+	mu     sync.Mutex
+	before map[string]*dto.Histogram
+	peak   map[string]float64
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// StartWatch reads each of urls now, and every second until Stop.
+func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error) {
+	w := &Watcher{urls: urls, key: key, client: &http.Client{Timeout: 10 * time.Second},
+		before: map[string]*dto.Histogram{}, peak: map[string]float64{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for _, u := range urls {
+		fams, err := w.scrape(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		w.before[u] = histogramOf(fams[metricDelay])
+		w.notePeak(u, fams)
+	}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+				for _, u := range urls {
+					if fams, err := w.scrape(ctx, u); err == nil {
+						w.notePeak(u, fams)
+					}
+				}
+			}
+		}
+	}()
+	return w, nil
+}
+
+// Stop reads each process a last time and returns what was seen since the start.
+func (w *Watcher) Stop(ctx context.Context) (Watch, error) {
+	close(w.stop)
+	<-w.done
+	var buckets map[float64]uint64
+	var count uint64
+	for _, u := range w.urls {
+		fams, err := w.scrape(ctx, u)
+		if err != nil {
+			return Watch{}, err
+		}
+		w.notePeak(u, fams)
+		after := histogramOf(fams[metricDelay])
+		if after == nil {
+			return Watch{}, fmt.Errorf("%s has no %s: is it a process that stores readings?", u, metricDelay)
+		}
+		if buckets == nil {
+			buckets = map[float64]uint64{}
+		}
+		for i, b := range after.GetBucket() {
+			n := b.GetCumulativeCount()
+			if prev := w.before[u]; prev != nil && i < len(prev.GetBucket()) {
+				n -= prev.GetBucket()[i].GetCumulativeCount()
+			}
+			buckets[b.GetUpperBound()] += n
+		}
+		count += after.GetSampleCount()
+		if prev := w.before[u]; prev != nil {
+			count -= prev.GetSampleCount()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Watch{PeakRSS: w.peak, Delay: Delay{Count: count,
+		P50: quantileOf(buckets, count, 0.5), P99: quantileOf(buckets, count, 0.99)}}, nil
+}
+
+// quantileOf is the upper bound of the cumulative bucket holding the q-th quantile; -1 when
+// it lies beyond the last finite bound.
+func quantileOf(cumulative map[float64]uint64, count uint64, q float64) time.Duration {
+	if count == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(count)))
+	best := math.Inf(1)
+	for bound, n := range cumulative {
+		if n >= rank && bound < best {
+			best = bound
+		}
+	}
+	if math.IsInf(best, 1) {
+		return -1
+	}
+	return time.Duration(best * float64(time.Second))
+}
+
+func histogramOf(f *dto.MetricFamily) *dto.Histogram {
+	if f == nil || len(f.GetMetric()) == 0 {
+		return nil
+	}
+	return f.GetMetric()[0].GetHistogram()
+}
+
+func (w *Watcher) notePeak(u string, fams map[string]*dto.MetricFamily) {
+	f := fams[metricRSS]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return
+	}
+	v := f.GetMetric()[0].GetGauge().GetValue()
+	w.mu.Lock()
+	w.peak[u] = max(w.peak[u], v)
+	w.mu.Unlock()
+}
+
+func (w *Watcher) scrape(ctx context.Context, u string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("metrics URL %q: %w", u, err)
+	}
+	req.Header.Set("X-API-Key", w.key)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return fams, nil
+}
