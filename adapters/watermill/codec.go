@@ -3,8 +3,12 @@
 package watermill
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,8 +21,23 @@ import (
 // TopicReadingsReceived is the topic of ports.ReadingsReceived events.
 const TopicReadingsReceived = "plm.readings.received"
 
-// wireReading is a reading as it travels in a message. The field names are a stored format:
-// messages queued by one version are read by the next, so never rename them.
+// Payloads are in one of two formats, told apart by their first byte:
+//
+//   - the binary format (formatBinary), which Marshal writes: a uvarint count of readings,
+//     then each reading as its id, equipment id, sensor type index, value (IEEE 754 bits,
+//     little-endian), unit, timestamp and time of receipt, strings as a uvarint length and
+//     bytes, times as a varint of Unix seconds and a uvarint of nanoseconds;
+//   - JSON ({"readings": [...]}, see wireReading), which earlier versions wrote: messages
+//     they queued are still read.
+//
+// Both are stored formats: messages queued by one version are read by the next.
+const formatBinary byte = 0x02
+
+// formatBatch starts the payload of a message made by NewBatch: the payloads of its
+// messages, each as a uvarint length and bytes.
+const formatBatch byte = 0x03
+
+// wireReading is a reading in the JSON format. Never rename its fields.
 type wireReading struct {
 	ID          string    `json:"id"`
 	EquipmentID string    `json:"equipmentId"`
@@ -33,18 +52,159 @@ type wireEvent struct {
 	Readings []wireReading `json:"readings"`
 }
 
-// Marshal encodes an event as a message with a new id.
+// Marshal encodes an event as a message with a new id, in the binary format.
 func Marshal(uuid string, e ports.ReadingsReceived) (*message.Message, error) {
-	w := wireEvent{Readings: make([]wireReading, len(e.Readings))}
-	for i, r := range e.Readings {
-		w.Readings[i] = wireReading{ID: r.ID, EquipmentID: r.EquipmentID, SensorType: string(r.Type),
-			Value: r.Value, Unit: r.Unit, Timestamp: r.Timestamp, ReceivedAt: r.ReceivedAt}
+	size := binary.MaxVarintLen64
+	for _, r := range e.Readings {
+		size += len(r.ID) + len(r.EquipmentID) + len(r.Unit) + 3*binary.MaxVarintLen64 + 1 + 8 + 4*2*binary.MaxVarintLen64
 	}
-	payload, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("encode readings: %w", err)
+	b := make([]byte, 1, size)
+	b[0] = formatBinary
+	b = binary.AppendUvarint(b, uint64(len(e.Readings)))
+	for _, r := range e.Readings {
+		typ := slices.Index(sensor.Types, r.Type)
+		if typ < 0 {
+			return nil, fmt.Errorf("encode readings: %w", sensor.ErrUnknownType)
+		}
+		b = appendString(b, r.ID)
+		b = appendString(b, r.EquipmentID)
+		b = append(b, byte(typ))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Value))
+		b = appendString(b, r.Unit)
+		b = appendTime(b, r.Timestamp)
+		b = appendTime(b, r.ReceivedAt)
 	}
-	return message.NewMessage(uuid, payload), nil
+	return message.NewMessage(uuid, b), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	return binary.AppendUvarint(binary.AppendVarint(b, t.Unix()), uint64(t.Nanosecond()))
+}
+
+// errTruncated is the error of a binary payload that ends early or holds nonsense.
+var errTruncated = errors.New("truncated or malformed binary payload")
+
+// decoder reads the binary format.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	sec, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	nsec := d.uvarint()
+	if nsec >= uint64(time.Second) {
+		d.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errTruncated
+	}
+	d.b = nil
+}
+
+// decodeBinary appends the readings of a binary payload (its format byte removed) to out.
+func decodeBinary(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
+	d := decoder{b: b}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(b)) { // every reading takes several bytes
+		return out, errTruncated
+	}
+	for i := range int(n) {
+		id, eq := d.str(), d.str()
+		var typ sensor.Type
+		if len(d.b) < 9 {
+			d.fail()
+		} else {
+			if int(d.b[0]) < len(sensor.Types) {
+				typ = sensor.Types[d.b[0]]
+			}
+			d.b = d.b[1:]
+		}
+		var value float64
+		if d.err == nil {
+			value = math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+			d.b = d.b[8:]
+		}
+		unit := d.str()
+		ts, received := d.time(), d.time()
+		if d.err != nil {
+			return out, d.err
+		}
+		if typ == "" {
+			return out, fmt.Errorf("reading %d: %w", i, sensor.ErrUnknownType)
+		}
+		r, err := sensor.NewReading(id, eq, typ, value, unit, ts, received)
+		if err != nil {
+			return out, fmt.Errorf("reading %d: %w", i, err)
+		}
+		out = append(out, r)
+	}
+	if len(d.b) > 0 {
+		return out, errTruncated
+	}
+	return out, nil
+}
+
+// decodeJSON appends the readings of a JSON payload to out.
+func decodeJSON(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
+	var w wireEvent
+	if err := json.Unmarshal(b, &w); err != nil {
+		return out, err
+	}
+	for i, r := range w.Readings {
+		rd, err := sensor.NewReading(r.ID, r.EquipmentID, sensor.Type(r.SensorType), r.Value, r.Unit, r.Timestamp, r.ReceivedAt)
+		if err != nil {
+			return out, fmt.Errorf("reading %d: %w", i, err)
+		}
+		out = append(out, rd)
+	}
+	return out, nil
+}
+
+// decodePayload appends the readings of one message's payload, in either format, to out.
+func decodePayload(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
+	switch {
+	case len(b) == 0:
+		return out, errors.New("empty payload")
+	case b[0] == formatBinary:
+		return decodeBinary(b[1:], out)
+	}
+	return decodeJSON(b, out)
 }
 
 // Metadata of messages that a subscriber builds.
@@ -55,21 +215,22 @@ const (
 	MetadataUndecodable = "plm_undecodable"
 )
 
-// NewBatch makes one message of several queued ones, in order: its payload is the JSON
-// array of their payloads, and Unmarshal gives all their readings, in order.
+// NewBatch makes one message of several queued ones, in order: its payload holds their
+// payloads, and Unmarshal gives all their readings, in order.
 func NewBatch(msgs []*message.Message) *message.Message {
-	payload := []byte{'['}
-	for i, m := range msgs {
-		if i > 0 {
-			payload = append(payload, ',')
-		}
-		if m.Metadata.Get(MetadataUndecodable) != "" || len(m.Payload) == 0 {
-			payload = append(payload, "null"...) // fails the decoding of the whole batch
+	size := 1
+	for _, m := range msgs {
+		size += binary.MaxVarintLen64 + len(m.Payload)
+	}
+	payload := append(make([]byte, 0, size), formatBatch)
+	for _, m := range msgs {
+		if m.Metadata.Get(MetadataUndecodable) != "" {
+			payload = binary.AppendUvarint(payload, 0) // fails the decoding of the whole batch
 			continue
 		}
+		payload = binary.AppendUvarint(payload, uint64(len(m.Payload)))
 		payload = append(payload, m.Payload...)
 	}
-	payload = append(payload, ']')
 	b := message.NewMessage(msgs[0].UUID+"+"+strconv.Itoa(len(msgs)-1), payload)
 	b.Metadata.Set(MetadataBatch, strconv.Itoa(len(msgs)))
 	return b
@@ -89,28 +250,26 @@ func Unmarshal(msg *message.Message) (ports.ReadingsReceived, error) {
 	if why := msg.Metadata.Get(MetadataUndecodable); why != "" {
 		return ports.ReadingsReceived{}, fmt.Errorf("decode message %s: %s", msg.UUID, why)
 	}
-	var w wireEvent
-	if BatchSize(msg) > 1 {
-		var events []*wireEvent
-		if err := json.Unmarshal(msg.Payload, &events); err != nil {
-			return ports.ReadingsReceived{}, fmt.Errorf("decode batch %s: %w", msg.UUID, err)
-		}
-		for i, e := range events {
-			if e == nil {
-				return ports.ReadingsReceived{}, fmt.Errorf("decode batch %s: message %d is not an event", msg.UUID, i)
-			}
-			w.Readings = append(w.Readings, e.Readings...)
-		}
-	} else if err := json.Unmarshal(msg.Payload, &w); err != nil {
-		return ports.ReadingsReceived{}, fmt.Errorf("decode message %s: %w", msg.UUID, err)
-	}
-	e := ports.ReadingsReceived{Readings: make([]sensor.Reading, len(w.Readings))}
-	for i, r := range w.Readings {
-		rd, err := sensor.NewReading(r.ID, r.EquipmentID, sensor.Type(r.SensorType), r.Value, r.Unit, r.Timestamp, r.ReceivedAt)
+	p := msg.Payload
+	if BatchSize(msg) == 1 || len(p) == 0 || p[0] != formatBatch {
+		rs, err := decodePayload(p, nil)
 		if err != nil {
-			return ports.ReadingsReceived{}, fmt.Errorf("decode message %s reading %d: %w", msg.UUID, i, err)
+			return ports.ReadingsReceived{}, fmt.Errorf("decode message %s: %w", msg.UUID, err)
 		}
-		e.Readings[i] = rd
+		return ports.ReadingsReceived{Readings: rs}, nil
 	}
-	return e, nil
+	d := decoder{b: p[1:]}
+	var rs []sensor.Reading
+	for i := 0; len(d.b) > 0; i++ {
+		n := d.uvarint()
+		if d.err != nil || n > uint64(len(d.b)) {
+			return ports.ReadingsReceived{}, fmt.Errorf("decode batch %s: message %d: %w", msg.UUID, i, errTruncated)
+		}
+		var err error
+		if rs, err = decodePayload(d.b[:n], rs); err != nil {
+			return ports.ReadingsReceived{}, fmt.Errorf("decode batch %s: message %d: %w", msg.UUID, i, err)
+		}
+		d.b = d.b[n:]
+	}
+	return ports.ReadingsReceived{Readings: rs}, nil
 }

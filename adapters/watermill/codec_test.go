@@ -98,3 +98,59 @@ func TestBatchWithAnUnreadableMessageIsRefusedWhole(t *testing.T) {
 		})
 	}
 }
+
+// Messages queued by earlier versions, in JSON, are still read.
+func TestJSONMessagesAreStillRead(t *testing.T) {
+	payload := `{"readings":[{"id":"a","equipmentId":"press-01","sensorType":"vibration","value":-0.25,"unit":"mm/s",` +
+		`"timestamp":"2026-11-27T08:00:00.000123456Z","receivedAt":"2026-11-27T08:00:01Z"}]}`
+	got, err := watermill.Unmarshal(message.NewMessage("old", []byte(payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := sensor.NewReading("a", "press-01", sensor.Vibration, -0.25, "mm/s",
+		time.Date(2026, 11, 27, 8, 0, 0, 123456, time.UTC), time.Date(2026, 11, 27, 8, 0, 1, 0, time.UTC))
+	if !reflect.DeepEqual(got.Readings, []sensor.Reading{want}) {
+		t.Fatalf("got %+v\nwant %+v", got.Readings, want)
+	}
+	// And in a batch beside a binary one.
+	m2, _ := watermill.Marshal("new", ports.ReadingsReceived{Readings: []sensor.Reading{want}})
+	b, err := watermill.Unmarshal(watermill.NewBatch([]*message.Message{message.NewMessage("old", []byte(payload)), m2}))
+	if err != nil || len(b.Readings) != 2 || !reflect.DeepEqual(b.Readings[0], b.Readings[1]) {
+		t.Fatalf("mixed batch: %v %+v", err, b.Readings)
+	}
+}
+
+// Every cut of a binary payload is refused, without a panic; so is a byte too many.
+func TestTruncatedBinaryPayloadsAreRefused(t *testing.T) {
+	r, _ := sensor.NewReading("id-1", "press-01", sensor.Pressure, 4.5, "bar", t0, t0.Add(time.Millisecond))
+	msg, err := watermill.Marshal("m", ports.ReadingsReceived{Readings: []sensor.Reading{r, r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(msg.Payload) {
+		if _, err := watermill.Unmarshal(message.NewMessage("m", msg.Payload[:n])); err == nil {
+			t.Fatalf("a payload cut to %d of %d bytes was accepted", n, len(msg.Payload))
+		}
+	}
+	if _, err := watermill.Unmarshal(message.NewMessage("m", append(msg.Payload, 0))); err == nil {
+		t.Fatal("a payload with a byte too many was accepted")
+	}
+}
+
+// Times far from the Unix epoch survive the binary format, as they do JSON.
+func TestBinaryFormatKeepsEveryTime(t *testing.T) {
+	for _, ts := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(1200, 5, 6, 7, 8, 9, 999999999, time.UTC),
+		time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		r, err := sensor.NewReading("x", "e", sensor.Voltage, 230, "", ts, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := watermill.Marshal("m", ports.ReadingsReceived{Readings: []sensor.Reading{r}})
+		got, err := watermill.Unmarshal(msg)
+		if err != nil || !got.Readings[0].Timestamp.Equal(ts) || !got.Readings[0].ReceivedAt.Equal(ts) {
+			t.Fatalf("%s came back as %+v (%v)", ts, got, err)
+		}
+	}
+}
