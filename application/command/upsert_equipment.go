@@ -28,7 +28,7 @@ func NewUpsertEquipmentHandler(repo ports.EquipmentRepository, c ports.Clock) *U
 
 // Handle returns the equipment as stored.
 func (h *UpsertEquipmentHandler) Handle(ctx context.Context, cmd UpsertEquipment) (equipment.Equipment, error) {
-	if len(cmd.ID) == 0 || len(cmd.ID) > sensor.MaxEquipmentIDLen || !sensor.EquipmentIDPattern.MatchString(cmd.ID) {
+	if !sensor.ValidEquipmentID(cmd.ID) {
 		return equipment.Equipment{}, &ports.ValidationError{Violations: []ports.Violation{{
 			Field: "id", Message: "must be 1-64 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit"}}}
 	}

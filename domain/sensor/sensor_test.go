@@ -3,6 +3,7 @@ package sensor_test
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,30 @@ func TestReadingKey(t *testing.T) {
 	if got, want := r.Key(), (sensor.Key{EquipmentID: "press-01", Type: sensor.Temperature}); got != want {
 		t.Errorf("Key() = %+v, want %+v", got, want)
 	}
+}
+
+// ValidEquipmentID is the pattern, byte for byte: checked against the regular expression
+// on random strings over the interesting bytes, and on every one-byte id.
+func TestValidEquipmentIDMatchesThePattern(t *testing.T) {
+	alphabet := []byte("aZ09._:-/ \n\x00é")
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(id string) {
+		want := len(id) <= sensor.MaxEquipmentIDLen && sensor.EquipmentIDPattern.MatchString(id)
+		if got := sensor.ValidEquipmentID(id); got != want {
+			t.Fatalf("ValidEquipmentID(%q) = %v, the pattern says %v", id, got, want)
+		}
+	}
+	for c := range 256 {
+		check(string([]byte{byte(c)}))
+	}
+	for range 100000 {
+		b := make([]byte, rng.IntN(sensor.MaxEquipmentIDLen+3))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+	check("")
+	check(strings.Repeat("a", sensor.MaxEquipmentIDLen))
+	check(strings.Repeat("a", sensor.MaxEquipmentIDLen+1))
 }
