@@ -69,7 +69,12 @@ var (
 	ruleRequired  = validation.Required.Error("is required")
 	ruleNotNil    = validation.NotNil.Error("is required")
 	ruleIDLength  = validation.Length(1, sensor.MaxEquipmentIDLen).Error(fmt.Sprintf("must be 1 to %d characters long", sensor.MaxEquipmentIDLen))
-	ruleIDPattern = validation.Match(sensor.EquipmentIDPattern).Error("must start with a letter or digit and hold only letters, digits, '.', '_', ':' or '-'")
+	ruleIDPattern = validation.By(func(v any) error {
+		if s, ok := v.(string); ok && s != "" && len(s) <= sensor.MaxEquipmentIDLen && !sensor.ValidEquipmentID(s) {
+			return errBadIDPattern
+		}
+		return nil
+	})
 	ruleSensor    = validation.In(sensorTypeNames...).Error(msgSensorTypes)
 	ruleUnit      = validation.Length(0, sensor.MaxUnitLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxUnitLen))
 	ruleReadingID = validation.Length(0, sensor.MaxReadingIDLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxReadingIDLen))
@@ -115,6 +120,8 @@ func (r readingRequest) checkTimestamp(any) error {
 	return nil
 }
 
+var errBadIDPattern = errors.New("must start with a letter or digit and hold only letters, digits, '.', '_', ':' or '-'")
+
 var errTooFarAhead = fmt.Errorf("must be at most %d minutes in the future", command.MaxFutureSkew/time.Minute)
 
 // input turns a valid request into the use case's input.
@@ -134,7 +141,12 @@ func (r readingRequest) input() command.ReadingInput {
 
 // ingestReadings is POST /webhook/sensor-data.
 func (h *handlers) ingestReadings(c *fiber.Ctx) error {
-	inputs, single, err := decodeReadings(c.Request().Body(), h.clock.Now())
+	now := h.clock.Now()
+	inputs, single, ok := decodeValid(c.Request().Body(), now)
+	var err error
+	if !ok {
+		inputs, single, err = decodeReadings(c.Request().Body(), now)
+	}
 	if err != nil {
 		var rb *rejectedBatch
 		if errors.As(err, &rb) {
