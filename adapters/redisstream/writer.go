@@ -12,9 +12,14 @@ import (
 // MaxGroupReadings bounds how many readings one group commit carries.
 const MaxGroupReadings = 10_000
 
+// GroupCommitters is how many group commits of one worker run at once.
+const GroupCommitters = 2
+
 // groupWriter commits the batches that the partitions of one worker write at the same time
-// in one transaction: while a commit runs, the batches that arrive queue up, and the next
-// commit takes them all. Partitions never share an equipment, so their batches never touch
+// in one transaction: while commits run, the batches that arrive queue up, and the next
+// commit takes them all. GroupCommitters commits run at once, so that the database works
+// on several cores; a partition has one batch in flight at most, so two commits never
+// carry batches of one partition. Partitions never share an equipment, so their batches never touch
 // the same rows. When a group fails, each of its batches is written again on its own, so
 // that every caller learns its own outcome (a batch fenced out fails alone).
 type groupWriter struct {
@@ -36,7 +41,12 @@ var errWriterStopped = errors.New("batch writer stopped")
 
 func newGroupWriter(next ports.BatchWriter) *groupWriter {
 	g := &groupWriter{next: next, reqs: make(chan *writeReq), stop: make(chan struct{}), done: make(chan struct{})}
-	go g.run()
+	var wg sync.WaitGroup
+	for range GroupCommitters {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.run() }()
+	}
+	go func() { wg.Wait(); close(g.done) }()
 	return g
 }
 
@@ -60,7 +70,6 @@ func (g *groupWriter) Close() {
 }
 
 func (g *groupWriter) run() {
-	defer close(g.done)
 	for {
 		var first *writeReq
 		select {
