@@ -32,6 +32,7 @@ type Config struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration
+	PprofAddr       string // where to serve net/http/pprof; empty: nowhere
 	Database        Database
 	Queue           Queue
 }
@@ -114,6 +115,7 @@ var Variables = []Variable{
 	{"PLM_WORKER_CONCURRENCY", "0", "most messages one worker process handles at once; 0: one per partition it holds"},
 	{"PLM_WORKER_ID", "", "name of this worker among the workers of the deployment; empty: host name, process id and a random suffix"},
 	{"PLM_MONITOR_INTERVAL", "30s", "how often a worker logs queue length, pending, lag, dead letters and processing rate"},
+	{"PLM_PPROF_ADDR", "", "address to serve Go's profiler (net/http/pprof) on, e.g. 127.0.0.1:6060, without authentication; empty: off"},
 }
 
 // ErrInvalidConfig wraps every configuration error.
@@ -127,6 +129,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Addr:      l.str("PLM_ADDR"),
 		DataDir:   l.str("PLM_DATA_DIR"),
 		LogFormat: l.str("PLM_LOG_FORMAT"),
+		PprofAddr: strings.TrimSpace(getenv("PLM_PPROF_ADDR")),
 		Detector: anomaly.Config{
 			WindowSize: l.integer("PLM_WINDOW_SIZE", 2, 100_000),
 			MinSamples: l.integer("PLM_MIN_SAMPLES", 2, 100_000),

@@ -57,7 +57,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h",
 		"PLM_REDIS_URL": "redis://cache:6379/2", "PLM_REDIS_PREFIX": "plant-a", "PLM_PARTITIONS": "32",
 		"PLM_MAX_RETRIES": "7", "PLM_CLAIM_IDLE": "20s", "PLM_WORKER_CONCURRENCY": "4", "PLM_WORKER_ID": "w-1",
-		"PLM_MONITOR_INTERVAL": "10s",
+		"PLM_MONITOR_INTERVAL": "10s", "PLM_PPROF_ADDR": "127.0.0.1:6060",
 	}
 	if len(vars) != len(bootstrap.Variables) {
 		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
@@ -68,7 +68,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 	}
 	want := bootstrap.Config{
 		Addr: "127.0.0.1:9000", DataDir: "/var/lib/plm", APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
-		LogLevel: slog.LevelDebug, LogFormat: "json",
+		LogLevel: slog.LevelDebug, LogFormat: "json", PprofAddr: "127.0.0.1:6060",
 		Detector:     anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
 		Rules:        equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},

@@ -35,7 +35,12 @@ func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
 		return fx.Error(fmt.Errorf("plm %s needs PLM_REDIS_URL (and PLM_DATABASE_URL): "+
 			"without Redis, 'plm run' runs the whole service in one process", role))
 	}
+	var profiler fx.Option = fx.Options()
+	if cfg.PprofAddr != "" {
+		profiler = startPprof(cfg.PprofAddr)
+	}
 	return fx.Options(
+		profiler,
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: log.With("component", "fx")}
 			l.UseLogLevel(slog.LevelDebug)

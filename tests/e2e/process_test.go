@@ -253,3 +253,24 @@ func TestSigtermUnderLoadLosesNothingAccepted(t *testing.T) {
 	}
 	p.terminate(t)
 }
+
+// PLM_PPROF_ADDR serves Go's profiler on its own address, and only there.
+func TestProfilerIsServedWhenAsked(t *testing.T) {
+	addr := freeAddr(t)
+	p := runPLM(t, "PLM_DATA_DIR="+t.TempDir(), "PLM_API_KEYS="+apiKey, "PLM_PPROF_ADDR="+addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("profiler: %s", resp.Status)
+	}
+	if code, _, _ := p.request("GET", "/debug/pprof/cmdline", apiKey, nil); code != http.StatusNotFound {
+		t.Errorf("the API's address serves the profiler: %d", code)
+	}
+	if !strings.Contains(p.stderr.String(), "serving the profiler") {
+		t.Errorf("no warning that the profiler is on:\n%s", p.stderr)
+	}
+	p.terminate(t)
+}
