@@ -235,7 +235,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *check {
 		cr, err := simulator.Check(ctx, p, res.Accepted, simulator.CheckConfig{
 			URL: tf.url, APIKey: tf.apiKey, From: start.Add(-time.Minute), To: time.Now().Add(time.Minute),
-			Settle: *settle, OfflineAfter: *offline})
+			Settle: *settle, OfflineAfter: *offline, Watch: w})
 		if err != nil {
 			return fmt.Errorf("check: %w", err)
 		}

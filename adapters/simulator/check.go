@@ -27,6 +27,9 @@ type CheckConfig struct {
 	// has been silent for longer.
 	OfflineAfter time.Duration
 	Concurrency  int // queries in flight
+	// Watch, when set, is watching the processes that store readings: their count tells,
+	// cheaply, when to start counting.
+	Watch *Watcher
 }
 
 // CheckResult is the end-to-end check of a run.
@@ -109,6 +112,11 @@ func Check(ctx context.Context, p *Plant, accepted int64, cfg CheckConfig) (Chec
 	res := CheckResult{Accepted: accepted}
 	began := time.Now()
 	deadline := began.Add(cfg.Settle)
+	if cfg.Watch != nil {
+		cfg.Watch.WaitProcessed(ctx, accepted, deadline)
+	}
+	// Counting reads every machine's production metrics: not too often, for the count's
+	// queries would slow down the storing they wait for.
 	for {
 		res.Stored, err = storedCount(ctx, a, p.EquipmentIDs(), cfg)
 		if err != nil {
@@ -120,7 +128,7 @@ func Check(ctx context.Context, p *Plant, accepted int64, cfg CheckConfig) (Chec
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(2 * time.Second):
 		}
 	}
 	res.StoredAfter = time.Since(began)

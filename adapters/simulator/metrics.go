@@ -15,8 +15,9 @@ import (
 
 // The service's metrics that the watcher reads.
 const (
-	metricDelay = "plm_detection_latency_seconds" // receipt to storage with a verdict
-	metricRSS   = "process_resident_memory_bytes"
+	metricDelay     = "plm_detection_latency_seconds" // receipt to storage with a verdict
+	metricRSS       = "process_resident_memory_bytes"
+	metricProcessed = "plm_readings_processed_total"
 )
 
 // Delay summarises the service's receipt-to-storage histogram over a run: each quantile is
@@ -39,17 +40,18 @@ type Watcher struct {
 	key    string
 	client *http.Client
 
-	mu     sync.Mutex
-	before map[string]*dto.Histogram
-	peak   map[string]float64
-	stop   chan struct{}
-	done   chan struct{}
+	mu        sync.Mutex
+	before    map[string]*dto.Histogram
+	processed map[string]float64 // at the start
+	peak      map[string]float64
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 // StartWatch reads each of urls now, and every second until Stop.
 func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error) {
 	w := &Watcher{urls: urls, key: key, client: &http.Client{Timeout: 10 * time.Second},
-		before: map[string]*dto.Histogram{}, peak: map[string]float64{},
+		before: map[string]*dto.Histogram{}, processed: map[string]float64{}, peak: map[string]float64{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	for _, u := range urls {
 		fams, err := w.scrape(ctx, u)
@@ -57,6 +59,7 @@ func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error
 			return nil, err
 		}
 		w.before[u] = histogramOf(fams[metricDelay])
+		w.processed[u] = counterOf(fams[metricProcessed])
 		w.notePeak(u, fams)
 	}
 	go func() {
@@ -133,6 +136,40 @@ func quantileOf(cumulative map[float64]uint64, count uint64, q float64) time.Dur
 		return -1
 	}
 	return time.Duration(best * float64(time.Second))
+}
+
+// WaitProcessed waits, cheaply, until the watched processes have stored n readings since
+// the start, their count stops growing for 5 s, or deadline passes.
+func (w *Watcher) WaitProcessed(ctx context.Context, n int64, deadline time.Time) {
+	last, lastGrew := -1.0, time.Now()
+	for time.Now().Before(deadline) && time.Since(lastGrew) < 5*time.Second {
+		total := 0.0
+		for _, u := range w.urls {
+			fams, err := w.scrape(ctx, u)
+			if err != nil {
+				return
+			}
+			total += counterOf(fams[metricProcessed]) - w.processed[u]
+		}
+		if total >= float64(n) {
+			return
+		}
+		if total > last {
+			last, lastGrew = total, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func counterOf(f *dto.MetricFamily) float64 {
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0
+	}
+	return f.GetMetric()[0].GetCounter().GetValue()
 }
 
 func histogramOf(f *dto.MetricFamily) *dto.Histogram {
