@@ -12,16 +12,22 @@ import (
 // MaxGroupReadings bounds how many readings one group commit carries.
 const MaxGroupReadings = 10_000
 
-// GroupCommitters is how many group commits of one worker run at once.
-const GroupCommitters = 2
+// GroupCommitters is how many group commits of one worker may run at once; a second one
+// starts only when ParallelGroupReadings readings wait (a backlog), since under a light
+// load one commit at a time groups more and costs the database less.
+const (
+	GroupCommitters       = 2
+	ParallelGroupReadings = 1_000
+)
 
 // groupWriter commits the batches that the partitions of one worker write at the same time
-// in one transaction: while commits run, the batches that arrive queue up, and the next
-// commit takes them all. GroupCommitters commits run at once, so that the database works
-// on several cores; a partition has one batch in flight at most, so two commits never
-// carry batches of one partition. Partitions never share an equipment, so their batches never touch
-// the same rows. When a group fails, each of its batches is written again on its own, so
-// that every caller learns its own outcome (a batch fenced out fails alone).
+// in one transaction: while a commit runs, the batches that arrive queue up, and the next
+// commit takes them all. Under a backlog a second commit runs beside the first, so that the
+// database works on two cores; a partition has one batch in flight at most, so two commits
+// never carry batches of one partition. Partitions never share an equipment, so their
+// batches never touch the same rows. When a group fails, each of its batches is written
+// again on its own, so that every caller learns its own outcome (a batch fenced out fails
+// alone).
 type groupWriter struct {
 	next ports.BatchWriter
 	reqs chan *writeReq
@@ -41,12 +47,7 @@ var errWriterStopped = errors.New("batch writer stopped")
 
 func newGroupWriter(next ports.BatchWriter) *groupWriter {
 	g := &groupWriter{next: next, reqs: make(chan *writeReq), stop: make(chan struct{}), done: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range GroupCommitters {
-		wg.Add(1)
-		go func() { defer wg.Done(); g.run() }()
-	}
-	go func() { wg.Wait(); close(g.done) }()
+	go g.run()
 	return g
 }
 
@@ -63,33 +64,50 @@ func (g *groupWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 	return <-r.done
 }
 
-// Close stops the writer once the commit in progress has ended.
+// Close stops the writer once the commits in progress have ended.
 func (g *groupWriter) Close() {
 	g.stopOnce.Do(func() { close(g.stop) })
 	<-g.done
 }
 
+// run queues the batches and starts the commits. Stopping, it commits what it queued
+// before it returns.
 func (g *groupWriter) run() {
+	defer close(g.done)
+	var (
+		pending  []*writeReq
+		readings int // in pending
+		inFlight int
+		reqs     = g.reqs
+		stop     = g.stop
+	)
+	finished := make(chan struct{})
 	for {
-		var first *writeReq
-		select {
-		case first = <-g.reqs:
-		case <-g.stop:
+		if len(pending) > 0 && inFlight < GroupCommitters &&
+			(inFlight == 0 || readings >= ParallelGroupReadings || reqs == nil) {
+			n, size := 0, 0
+			for n < len(pending) && (n == 0 || size+len(pending[n].b.Readings) <= MaxGroupReadings) {
+				size += len(pending[n].b.Readings)
+				n++
+			}
+			group := pending[:n:n]
+			pending, readings = pending[n:], readings-size
+			inFlight++
+			go func() { g.commit(group); finished <- struct{}{} }()
+			continue
+		}
+		if reqs == nil && inFlight == 0 && len(pending) == 0 {
 			return
 		}
-		group := []*writeReq{first}
-		n := len(first.b.Readings)
-	fill:
-		for n < MaxGroupReadings {
-			select {
-			case r := <-g.reqs:
-				group = append(group, r)
-				n += len(r.b.Readings)
-			default:
-				break fill
-			}
+		select {
+		case r := <-reqs:
+			pending = append(pending, r)
+			readings += len(r.b.Readings)
+		case <-finished:
+			inFlight--
+		case <-stop:
+			reqs, stop = nil, nil // take no more; commit what is queued
 		}
-		g.commit(group)
 	}
 }
 

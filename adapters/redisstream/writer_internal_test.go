@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
@@ -125,5 +129,109 @@ func TestGroupWriterRefusesAfterClose(t *testing.T) {
 	g.Close()
 	if err := g.WriteBatch(context.Background(), ports.ProcessedBatch{}); !errors.Is(err, errWriterStopped) {
 		t.Errorf("after Close: %v, want errWriterStopped", err)
+	}
+}
+
+// heldWriter holds every write until gate is closed, and counts the writes under way.
+type heldWriter struct {
+	gate    chan struct{}
+	running atomic.Int32
+}
+
+func (h *heldWriter) WriteBatch(context.Context, ports.ProcessedBatch) error {
+	h.running.Add(1)
+	<-h.gate
+	return nil
+}
+
+func waitRunning(t *testing.T, h *heldWriter, n int32) bool {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if h.running.Load() == n {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// Under a light load one commit runs at a time; under a backlog, a second runs beside it.
+func TestGroupWriterCommitsInParallelOnlyUnderABacklog(t *testing.T) {
+	h := &heldWriter{gate: make(chan struct{})}
+	g := newGroupWriter(h)
+	defer g.Close()
+	errs := make(chan error, 3)
+	write := func(b ports.ProcessedBatch) { go func() { errs <- g.WriteBatch(context.Background(), b) }() }
+	write(batchOf(t, 0))
+	if !waitRunning(t, h, 1) {
+		t.Fatal("the first commit did not start")
+	}
+	write(batchOf(t, 1))
+	if waitRunning(t, h, 2) {
+		t.Fatal("a second commit started for one small batch")
+	}
+	big := ports.ProcessedBatch{}
+	for range ParallelGroupReadings {
+		big.Readings = append(big.Readings, batchOf(t, 2).Readings...)
+	}
+	write(big)
+	if !waitRunning(t, h, 2) {
+		t.Fatal("no second commit under a backlog")
+	}
+	close(h.gate)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Stopping commits what was queued: no caller is left without an answer.
+func TestGroupWriterCommitsWhatIsQueuedWhenClosed(t *testing.T) {
+	w := newGatedWriter(nil)
+	g := newGroupWriter(w)
+	first := make(chan error, 1)
+	go func() { first <- g.WriteBatch(context.Background(), batchOf(t, 0)) }()
+	<-w.started
+	queued := make(chan error, 1)
+	go func() { queued <- g.WriteBatch(context.Background(), batchOf(t, 1)) }()
+	time.Sleep(50 * time.Millisecond) // let it reach the queue
+	closed := make(chan struct{})
+	go func() { g.Close(); close(closed) }()
+	close(w.gate)
+	<-closed
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatalf("a queued batch at Close: %v", err)
+	}
+	if n := len(w.calls()); n != 2 {
+		t.Fatalf("%d commits, want 2", n)
+	}
+}
+
+// Reads of large entries take fewer of them: about MaxBatchBytes at a time.
+func TestReadCountBoundsTheBytesOfARead(t *testing.T) {
+	entries := func(n, size int) []redis.XMessage {
+		out := make([]redis.XMessage, n)
+		for i := range out {
+			out[i] = redis.XMessage{Values: map[string]any{"payload": strings.Repeat("x", size)}}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		entries []redis.XMessage
+		want    int
+	}{
+		{nil, 100},
+		{entries(100, 200), 100},
+		{entries(10, 45_000), MaxBatchBytes / 45_007},
+		{entries(3, 10*MaxBatchBytes), 1},
+	} {
+		if got := readCount(c.entries, 100); got != c.want {
+			t.Errorf("after %d entries: read %d, want %d", len(c.entries), got, c.want)
+		}
 	}
 }
