@@ -99,6 +99,7 @@ func (s *partitionSubscriber) consume(ctx context.Context, stream string, out ch
 	}
 	own := true // read this consumer's pending messages (the claimed ones) before new ones
 	lastClaim := time.Now()
+	count := s.maxBatch // entries per read, fewer when they are large
 	for ctx.Err() == nil {
 		if time.Since(lastClaim) >= s.claimIdle/2 {
 			lastClaim = time.Now()
@@ -115,7 +116,7 @@ func (s *partitionSubscriber) consume(ctx context.Context, stream string, out ch
 		}
 		streams, err := s.client.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: GroupProcess, Consumer: s.consumer, Streams: []string{stream, id},
-			Count: int64(s.maxBatch), Block: block,
+			Count: int64(count), Block: block,
 		}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -138,6 +139,7 @@ func (s *partitionSubscriber) consume(ctx context.Context, stream string, out ch
 			own = false
 			continue
 		}
+		count = readCount(entries, s.maxBatch)
 		if err := s.deliver(ctx, stream, entries, out); err != nil {
 			return err
 		}
@@ -261,6 +263,29 @@ func combine(entries []redis.XMessage) *message.Message {
 	b := watermill.NewBatch(msgs)
 	b.Metadata.Set(metadataEntry, entries[0].ID+".."+entries[len(entries)-1].ID+" ("+strconv.Itoa(len(entries))+")")
 	return b
+}
+
+// MaxBatchBytes bounds, roughly, the bytes of one read of a partition: reads of large
+// entries take fewer of them, which bounds a worker's memory under a backlog of large
+// batches (a batch of 1000 readings is about 45 kB).
+const MaxBatchBytes = 256 << 10
+
+// readCount is how many entries to read next, after entries: as many as fit MaxBatchBytes
+// at their mean size, from 1 to maxBatch.
+func readCount(entries []redis.XMessage, maxBatch int) int {
+	size := 0
+	for _, e := range entries {
+		for k, v := range e.Values {
+			size += len(k)
+			if s, ok := v.(string); ok {
+				size += len(s)
+			}
+		}
+	}
+	if len(entries) == 0 || size == 0 {
+		return maxBatch
+	}
+	return max(1, min(maxBatch, MaxBatchBytes*len(entries)/size))
 }
 
 // metadataEntry names the stream entry (or entries) a message came from.
