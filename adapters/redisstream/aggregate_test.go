@@ -66,11 +66,13 @@ func TestIntegrationAggregatorFoldsOnNotice(t *testing.T) {
 		n.Poke()
 	}
 	waitFor(t, "a fold after its failures", func() bool { _, folded := f.counts(); return folded >= 1 })
-	if calls, folded := f.counts(); folded != 1 || calls != 3 {
-		t.Errorf("%d fold calls, %d folds; want one notice folded after two failures", calls, folded)
-	}
-	waitFor(t, "the notice acknowledged", func() bool {
+	// One notice, unless a slow machine let the pokes straddle the coalescing interval.
+	waitFor(t, "the notices acknowledged", func() bool {
 		groups, err := c.XInfoGroups(context.Background(), names.Stored()).Result()
-		return err == nil && len(groups) == 1 && groups[0].Pending == 0 && groups[0].EntriesRead == 1
+		_, folded := f.counts()
+		return err == nil && len(groups) == 1 && groups[0].Pending == 0 && groups[0].EntriesRead == int64(folded)
 	})
+	if calls, folded := f.counts(); folded < 1 || folded > 2 || calls != folded+2 {
+		t.Errorf("%d fold calls, %d folds; want the notice folded after two failures", calls, folded)
+	}
 }
