@@ -292,7 +292,7 @@ func simulateBackfill(ctx context.Context, args []string, stdout, stderr io.Writ
 	t := p.Truth()
 	fmt.Fprintf(stdout, "stored     %d readings, %d anomalies, in %s (%.0f readings/s)\n",
 		res.Readings, res.Anomalies, res.Elapsed.Round(time.Millisecond), float64(res.Readings)/res.Elapsed.Seconds())
-	fmt.Fprintf(stdout, "planted    %d spikes and drops, %d drifts, %d silent equipment (2 h, mid-span)\n",
+	fmt.Fprintf(stdout, "planted    %d spikes and drops, %d drifting sensors, %d silent equipment (2 h, mid-span)\n",
 		len(t.Events), len(t.Drifts), len(t.Silent))
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -44,7 +45,9 @@ func spawnDeployment(ctx context.Context, stderr io.Writer, keep bool) (*deploym
 	raw := make([]byte, 16)
 	_, _ = rand.Read(raw)
 	d := &deployment{apiKey: "sim_" + hex.EncodeToString(raw)}
-	env := append(os.Environ(), scratch...)
+	// The profiler's address would be taken twice: the processes started here have none.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PLM_PPROF_ADDR=") })
+	env = append(env, scratch...)
 	env = append(env, "PLM_API_KEYS="+d.apiKey)
 	if os.Getenv("PLM_LOG_LEVEL") == "" {
 		env = append(env, "PLM_LOG_LEVEL=warn")

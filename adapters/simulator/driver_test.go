@@ -109,3 +109,33 @@ func check(t *testing.T, p *simulator.Plant, res simulator.LoadResult, url, key 
 	}
 	return c
 }
+
+func TestSaturateDoublesWhilePassingAndHalvesWhileFailing(t *testing.T) {
+	f, srv := newFakeService(t)
+	load := simulator.LoadConfig{URL: srv.URL, APIKey: f.key, Rate: 200, Batch: 1, Concurrency: 8,
+		Duration: 300 * time.Millisecond}
+	p := newPlant(t, simulator.Config{Seed: 1, Equipment: 10, Start: time.Now()})
+	steps, best, err := simulator.Saturate(context.Background(), p, simulator.SaturateConfig{Load: load, Steps: 3, Pause: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 3 || steps[1].Target != 400 || steps[2].Target != 800 || best.Target != 800 {
+		t.Fatalf("steps %+v, best %v; want 200, 400, 800 all passing", targets(steps), best.Target)
+	}
+	steps, best, err = simulator.Saturate(context.Background(), p, simulator.SaturateConfig{Load: load, Steps: 3,
+		MaxP99: time.Nanosecond, Pause: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best.Target != 0 || steps[1].Target != 100 || steps[2].Target != 50 || steps[0].Passed {
+		t.Fatalf("steps %+v, best %v; want 200, 100, 50 all failing on latency", targets(steps), best.Target)
+	}
+}
+
+func targets(steps []simulator.Step) []float64 {
+	out := make([]float64, len(steps))
+	for i, s := range steps {
+		out[i] = s.Target
+	}
+	return out
+}

@@ -15,6 +15,7 @@ type SaturateConfig struct {
 	Log      io.Writer     // a line per step, when not nil
 	MaxRate  float64       // no rate above this is tried (0: no bound)
 	MinShare float64       // a step must achieve this share of its rate (0.95)
+	Pause    time.Duration // between steps, for the service to drain (2 s)
 }
 
 // Step is one rate tried.
@@ -39,6 +40,9 @@ func Saturate(ctx context.Context, p *Plant, cfg SaturateConfig) ([]Step, Step, 
 	}
 	if cfg.MinShare <= 0 {
 		cfg.MinShare = 0.95
+	}
+	if cfg.Pause <= 0 {
+		cfg.Pause = 2 * time.Second
 	}
 	var steps []Step
 	var best Step
@@ -95,7 +99,7 @@ func Saturate(ctx context.Context, p *Plant, cfg SaturateConfig) ([]Step, Step, 
 		// Let the service drain what the step left queued before the next one.
 		select {
 		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
+		case <-time.After(cfg.Pause):
 		}
 	}
 	return steps, best, ctx.Err()
