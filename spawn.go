@@ -74,7 +74,15 @@ func spawnDeployment(ctx context.Context, stderr io.Writer, keep bool) (*deploym
 			}
 		}
 		if keep {
-			fmt.Fprintf(stderr, "kept the run's storage: %s\n", strings.Join(scratch, " "))
+			// Named, not shown: the database URL may hold a password.
+			where := scratch[0]
+			if !cfg.Database.Embedded() {
+				where = "database " + name + " on PLM_DATABASE_URL's server"
+				if !cfg.Queue.Embedded() {
+					where += ", Redis key prefix " + name
+				}
+			}
+			fmt.Fprintf(stderr, "kept the run's storage: %s\n", where)
 			return
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -88,8 +88,7 @@ func (r LoadResult) Rate() float64 {
 
 // Errors is the number of requests not answered 202.
 func (r LoadResult) Errors() int64 {
-	n := r.Requests - r.Status[202]
-	return n
+	return r.Requests - r.Status[202]
 }
 
 type request struct {

@@ -54,9 +54,12 @@ type wireEvent struct {
 
 // Marshal encodes an event as a message with a new id, in the binary format.
 func Marshal(uuid string, e ports.ReadingsReceived) (*message.Message, error) {
-	size := binary.MaxVarintLen64
+	// Beside its strings, a reading takes at most: three string lengths (ids and units are
+	// short: two bytes each), the type, the value, and two times of up to 10 + 5 bytes.
+	const fixed = 3*2 + 1 + 8 + 2*(binary.MaxVarintLen64+5)
+	size := 1 + binary.MaxVarintLen64
 	for _, r := range e.Readings {
-		size += len(r.ID) + len(r.EquipmentID) + len(r.Unit) + 3*binary.MaxVarintLen64 + 1 + 8 + 4*2*binary.MaxVarintLen64
+		size += len(r.ID) + len(r.EquipmentID) + len(r.Unit) + fixed
 	}
 	b := make([]byte, 1, size)
 	b[0] = formatBinary
