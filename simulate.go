@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	httpadapter "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/adapters/simulator"
 	"github.com/production-line-monitor/plm/bootstrap"
 )
@@ -82,7 +83,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func (tf *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&tf.url, "url", "", "the service's base URL (default http://127.0.0.1 at PLM_ADDR's port)")
-	fs.StringVar(&tf.apiKey, "api-key", "", "API key (default the first of PLM_API_KEYS, or PLM_DATA_DIR/api-key)")
+	fs.StringVar(&tf.apiKey, "api-key", "", "API key (default the first full-access key of PLM_API_KEYS, or PLM_DATA_DIR/api-key)")
 	fs.Var(&tf.metricsURLs, "metrics-url", "/metrics of a process that stores readings, for the delay and memory (repeatable; default <url>/metrics)")
 	fs.BoolVar(&tf.spawn, "spawn", false, "start the service from this binary for the run (plm serve and plm worker with PLM_REDIS_URL, else plm run), in a new database, and stop it after")
 	fs.BoolVar(&tf.keep, "keep", false, "with -spawn: keep the new database")
@@ -122,14 +123,17 @@ func (tf *targetFlags) resolve(ctx context.Context, stderr io.Writer) (stop func
 	return stop, nil
 }
 
-// defaultAPIKey is the first configured key, or the one the embedded service generated.
+// defaultAPIKey is the first configured key with full access (the simulator both posts
+// readings and reads them back), or the one the embedded service generated.
 func defaultAPIKey() string {
 	cfg, err := bootstrap.LoadConfig(os.Getenv)
 	if err != nil {
 		return ""
 	}
-	if len(cfg.APIKeys) > 0 {
-		return cfg.APIKeys[0]
+	for _, entry := range cfg.APIKeys {
+		if k, err := httpadapter.ParseAPIKey(entry); err == nil && k.Scope == httpadapter.ScopeAdmin {
+			return k.Key
+		}
 	}
 	key, err := os.ReadFile(filepath.Join(cfg.DataDir, bootstrap.APIKeyFile))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	httpadapter "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 )
@@ -85,7 +86,7 @@ type Variable struct {
 var Variables = []Variable{
 	{"PLM_ADDR", ":8080", "address the HTTP server listens on"},
 	{"PLM_DATA_DIR", "./data", "where the embedded database and the generated API key are kept"},
-	{"PLM_API_KEYS", "", "comma-separated API keys; empty: a key is generated once and kept in PLM_DATA_DIR/api-key"},
+	{"PLM_API_KEYS", "", "comma-separated API keys, each bare (full access) or scoped as ingest:<key>, read:<key> or admin:<key>; empty: a key is generated once and kept in PLM_DATA_DIR/api-key"},
 	{"PLM_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"PLM_LOG_FORMAT", "text", "text or json"},
 	{"PLM_WINDOW_SIZE", "100", "readings in each sensor's rolling window"},
@@ -198,11 +199,22 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			cfg.APIKeys = append(cfg.APIKeys, k)
 		}
 	}
-	for _, k := range cfg.APIKeys {
-		if len(k) < 16 {
-			l.fail("PLM_API_KEYS", "every key must be at least 16 characters")
+	seen := make(map[string]bool, len(cfg.APIKeys))
+	for _, entry := range cfg.APIKeys {
+		k, err := httpadapter.ParseAPIKey(entry)
+		if err != nil {
+			l.fail("PLM_API_KEYS", err.Error())
 			break
 		}
+		if len(k.Key) < 16 {
+			l.fail("PLM_API_KEYS", "every key must be at least 16 characters (after its scope)")
+			break
+		}
+		if seen[k.Key] {
+			l.fail("PLM_API_KEYS", "a key is listed twice; give each key one scope")
+			break
+		}
+		seen[k.Key] = true
 	}
 	switch lv := strings.ToLower(l.str("PLM_LOG_LEVEL")); lv {
 	case "debug", "info", "warn", "error":

@@ -25,6 +25,7 @@ const (
 	codeInternal             = "internal"
 
 	// Extensions.
+	codeForbidden        = "forbidden"
 	codeMethodNotAllowed = "method_not_allowed"
 	codeRequestTimeout   = "request_timeout"
 	codeHeadersTooLarge  = "headers_too_large"

@@ -26,7 +26,12 @@ import (
 	"github.com/production-line-monitor/plm/tests/logbuf"
 )
 
-const testKey = "test-key-1"
+// testKey has full access; ingestKey and readKey have one scope each.
+const (
+	testKey   = "test-key-1"
+	ingestKey = "machine-key-1"
+	readKey   = "dashboard-key-1"
+)
 
 // t0 is when every test's clock stands at the start.
 var t0 = time.Date(2026, 11, 27, 8, 15, 0, 0, time.UTC)
@@ -78,7 +83,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		}
 	}
 	srv, err := plmhttp.NewServer(plmhttp.Deps{
-		Config:   plmhttp.Config{Addr: "127.0.0.1:0", APIKeys: []string{"other-key", testKey}},
+		Config:   plmhttp.Config{Addr: "127.0.0.1:0", APIKeys: []string{"other-key", testKey, "ingest:" + ingestKey, "read:" + readKey}},
 		App:      app,
 		Clock:    clock,
 		Limiter:  hc.limiter,

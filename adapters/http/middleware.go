@@ -24,6 +24,7 @@ type localKey int
 const (
 	localRequestID localKey = iota
 	localCaller             // the rate-limit identity of an authenticated caller
+	localScope              // the Scope of an authenticated caller's key
 )
 
 // routeUnmatched labels requests that matched no route.
@@ -127,22 +128,32 @@ func (s *Server) routeLabel(c *fiber.Ctx) string {
 	return r.Path
 }
 
+// keyHash is a configured key as the server keeps it: its SHA-256, and its scope.
+type keyHash struct {
+	sum   [sha256.Size]byte
+	scope Scope
+}
+
 // authenticate lets through requests carrying one of the keys, as X-API-Key or as a bearer
-// token. The presented key is hashed and compared, in constant time, with every key.
+// token, and notes the key's scope for the routes to check. The presented key is hashed and
+// compared, in constant time, with every key (all of them, whichever matches).
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	key := presentedKey(c)
 	if key == "" {
 		return &apiError{status: fiber.StatusUnauthorized, code: codeUnauthorized, message: "an API key is required"}
 	}
 	sum := sha256.Sum256([]byte(key))
-	match := 0
+	var scope Scope
 	for i := range s.keys {
-		match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+		if subtle.ConstantTimeCompare(sum[:], s.keys[i].sum[:]) == 1 {
+			scope = s.keys[i].scope
+		}
 	}
-	if match != 1 {
+	if scope == "" {
 		return &apiError{status: fiber.StatusUnauthorized, code: codeUnauthorized, message: "the API key is not valid"}
 	}
 	c.Locals(localCaller, hex.EncodeToString(sum[:8]))
+	c.Locals(localScope, scope)
 	return c.Next()
 }
 

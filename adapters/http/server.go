@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +38,8 @@ const (
 type Config struct {
 	// Addr is the TCP address to listen on, e.g. ":8080" (":0" picks a free port).
 	Addr string
-	// APIKeys are the keys callers may present; at least one, none empty.
+	// APIKeys are the keys callers may present, each as ParseAPIKey reads it (a scope and
+	// a colon, or a bare key with full access); at least one.
 	APIKeys []string
 	// BodyLimit is the largest request body accepted, in bytes (default 1 MiB).
 	BodyLimit int
@@ -55,16 +55,16 @@ type Config struct {
 func (c Config) Validate() error {
 	return validation.ValidateStruct(&c,
 		validation.Field(&c.Addr, validation.Required),
-		validation.Field(&c.APIKeys, validation.Required, validation.Each(validation.Required,
-			validation.Match(noSpace).Error("must not contain white space"))),
+		validation.Field(&c.APIKeys, validation.Required, validation.Each(validation.By(func(v any) error {
+			_, err := ParseAPIKey(v.(string))
+			return err
+		}))),
 		validation.Field(&c.BodyLimit, validation.Min(0)),
 		validation.Field(&c.ReadTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.WriteTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.IdleTimeout, validation.Min(time.Duration(0))),
 	)
 }
-
-var noSpace = regexp.MustCompile(`^\S+$`)
 
 func (c Config) withDefaults() Config {
 	if c.BodyLimit == 0 {
@@ -100,7 +100,7 @@ type Server struct {
 	cfg     Config
 	app     *fiber.App
 	log     *slog.Logger
-	keys    [][sha256.Size]byte
+	keys    []keyHash
 	limiter ports.RateLimiter
 	metrics *httpMetrics
 	routes  map[routeKey]bool // the routes that answer requests, middleware left out
@@ -131,8 +131,9 @@ func NewServer(d Deps) (*Server, error) {
 		limiter: d.Limiter,
 		metrics: metrics,
 	}
-	for _, k := range cfg.APIKeys {
-		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	for _, entry := range cfg.APIKeys {
+		k, _ := ParseAPIKey(entry) // Validate has refused any that does not parse
+		s.keys = append(s.keys, keyHash{sum: sha256.Sum256([]byte(k.Key)), scope: k.Scope})
 	}
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             cfg.BodyLimit,
@@ -153,24 +154,26 @@ func NewServer(d Deps) (*Server, error) {
 	// Routes open to everyone come before the key check.
 	s.app.Get("/healthz", ops.healthz)
 	s.app.Get("/readyz", ops.readyz)
+	ingest, read, admin := s.require(ScopeIngest), s.require(ScopeRead), s.require(ScopeAdmin)
 	if cfg.OpsOnly {
 		s.app.Use(s.authenticate, s.rateLimit)
-		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+		s.app.Get("/metrics", read, adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 		s.recordRoutes()
 		return s, nil
 	}
 	s.app.Get("/openapi.yaml", ops.openapi)
 	// Everything below, unknown routes included, needs a key.
 	s.app.Use(s.authenticate, s.rateLimit)
-	s.app.Post("/webhook/sensor-data", requireJSON, h.ingestReadings)
-	s.app.Get("/equipment", h.listEquipment)
-	s.app.Get("/equipment/:id", h.getEquipment)
-	s.app.Put("/equipment/:id", requireJSON, h.putEquipment)
-	s.app.Get("/equipment/:id/status", h.equipmentStatus)
-	s.app.Get("/equipment/:id/sensor-history", h.sensorHistory)
-	s.app.Get("/alerts/history", h.alertHistory)
-	s.app.Get("/metrics/production", h.productionMetrics)
-	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+	// Each route names the scope it needs: machines ingest, dashboards read, admins do all.
+	s.app.Post("/webhook/sensor-data", ingest, requireJSON, h.ingestReadings)
+	s.app.Get("/equipment", read, h.listEquipment)
+	s.app.Get("/equipment/:id", read, h.getEquipment)
+	s.app.Put("/equipment/:id", admin, requireJSON, h.putEquipment)
+	s.app.Get("/equipment/:id/status", read, h.equipmentStatus)
+	s.app.Get("/equipment/:id/sensor-history", read, h.sensorHistory)
+	s.app.Get("/alerts/history", read, h.alertHistory)
+	s.app.Get("/metrics/production", read, h.productionMetrics)
+	s.app.Get("/metrics", read, adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	s.recordRoutes()
 	return s, nil
 }

@@ -488,7 +488,7 @@ func TestOpenAPI_documents_every_error_code(t *testing.T) {
 	for _, code := range []string{
 		"malformed_json", "validation_failed", "invalid_query", "unauthorized", "not_found",
 		"payload_too_large", "unsupported_media_type", "rate_limited", "unavailable", "internal",
-		"method_not_allowed",
+		"method_not_allowed", "forbidden",
 	} {
 		assert.Contains(t, doc, code)
 	}

@@ -25,6 +25,9 @@ import (
 // KEY=$(cat data/api-key).
 const examplesKey = "docs-examples-0123456789abcdef"
 
+// keptKey is how an example's PLM_API_KEYS names the key kept in data/api-key.
+const keptKey = "$(<data/api-key)"
+
 // The lines of the examples' set-up block, replaced by the test's key and address.
 const (
 	docKeyLine  = "KEY=$(cat data/api-key)"
@@ -194,9 +197,15 @@ func classify(t *testing.T, ex *example) {
 		if m := startCommand.FindStringSubmatch(lines[0]); m != nil {
 			ex.kind, ex.env = kindStart, strings.Fields(m[1])
 			for _, kv := range ex.env {
-				switch name, _, _ := strings.Cut(kv, "="); name {
-				case "PLM_ADDR", "PLM_API_KEYS", "PLM_DATA_DIR":
+				switch name, value, _ := strings.Cut(kv, "="); name {
+				case "PLM_ADDR", "PLM_DATA_DIR":
 					t.Errorf("line %d: the examples' KEY and BASE assume the default %s", ex.line, name)
+				case "PLM_API_KEYS":
+					// More keys may be added to the one KEY holds, read from where the
+					// first start kept it; the test's key stands in for it.
+					if !strings.HasPrefix(value, `"`+keptKey+`,`) || !strings.HasSuffix(value, `"`) {
+						t.Errorf("line %d: PLM_API_KEYS must keep KEY's key first, as \"%s,…\"", ex.line, keptKey)
+					}
 				}
 			}
 			return
@@ -428,7 +437,13 @@ func startService(t *testing.T, bin, dir string, env []string) *service {
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
-	cmd.Env = append(cmd.Env, "PLM_ADDR="+addr, "PLM_API_KEYS="+examplesKey)
+	keys := examplesKey
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PLM_API_KEYS="); ok {
+			keys = strings.Replace(strings.Trim(v, `"`), keptKey, examplesKey, 1)
+		}
+	}
+	cmd.Env = append(cmd.Env, "PLM_ADDR="+addr, "PLM_API_KEYS="+keys)
 	s := &service{cmd: cmd, base: "http://" + addr, log: &logbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
