@@ -348,7 +348,11 @@ type redisServer struct {
 	t    *testing.T
 	bin  string
 	port int
+	dir  string // kept across restarts
 	cmd  *exec.Cmd
+	// appendOnly makes the server keep every write in its append-only file, synced before
+	// it answers (appendfsync always), as a production Redis of this service must.
+	appendOnly bool
 }
 
 func newRedisServer(t *testing.T) *redisServer {
@@ -364,7 +368,7 @@ func newRedisServer(t *testing.T) *redisServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &redisServer{t: t, bin: bin, port: port}
+	r := &redisServer{t: t, bin: bin, port: port, dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -374,8 +378,12 @@ func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0"
 
 func (r *redisServer) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	aof := []string{"--appendonly", "no"}
+	if r.appendOnly {
+		aof = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	r.cmd = exec.Command(r.bin, append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--dir", r.dir}, aof...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -396,6 +404,7 @@ func (r *redisServer) start() {
 	}
 }
 
+// stop kills the server (SIGKILL): it keeps only what its append-only file holds.
 func (r *redisServer) stop() {
 	if r.cmd == nil {
 		return
