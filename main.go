@@ -32,6 +32,10 @@ Usage:
                a simulated production line: drive a service over HTTP and check what it
                stored, seed history directly, or find the highest sustainable rate
                ('plm simulate help', 'plm simulate run -h')
+  plm deadletters list [-n N] [-json] | replay -all|ID...
+               list the queue's dead letters (messages that failed every retry), or put
+               them back on their partitions once the cause is fixed (needs PLM_REDIS_URL;
+               'plm deadletters help')
   plm config   list the configuration variables with their defaults
   plm healthcheck
                exit 0 if the service at PLM_ADDR answers /healthz (for container health checks)
@@ -64,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "simulate":
 		return simulate(args[1:], stdout, stderr)
+	case "deadletters":
+		return deadLetters(args[1:], stdout, stderr)
 	case "config":
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		for _, v := range bootstrap.Variables {
