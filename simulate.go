@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -204,8 +205,12 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	settle := fs.Duration("settle", time.Minute, "how long to wait after the run for every accepted reading to be stored")
 	offline := fs.Duration("offline-after", 30*time.Second, "the service's PLM_OFFLINE_AFTER")
 	check := fs.Bool("check", true, "check the service's answers after the run")
+	maxGrowth := fs.Float64("max-rss-growth", 0, "fail when a process's resident memory grows more than this many percent from the end of the warm-up (a fifth of the run, at most a minute) to the end; 0: not checked")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *maxGrowth < 0 {
+		return fmt.Errorf("-max-rss-growth %g: must not be negative", *maxGrowth)
 	}
 	stop, err := tf.resolve(ctx, stderr)
 	defer stop()
@@ -222,7 +227,12 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := lc.Validate(p.Sensors()); err != nil {
 		return err
 	}
-	w, err := simulator.StartWatch(ctx, tf.metricsURLs, tf.apiKey)
+	// The process the load is sent to is watched for its memory too, when it stores nothing.
+	var others []string
+	if front := tf.url + "/metrics"; !slices.Contains(tf.metricsURLs, front) {
+		others = append(others, front)
+	}
+	w, err := simulator.StartWatch(ctx, tf.metricsURLs, others, tf.apiKey, min(time.Minute, *dur/5))
 	if err != nil {
 		return fmt.Errorf("read the service's metrics: %w", err)
 	}
@@ -249,6 +259,12 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		simulator.WriteCheck(stdout, p.Truth(), cr, watch)
 		ok = ok && cr.OK()
+		for u, r := range watch.RSS {
+			if *maxGrowth > 0 && 100*r.Growth() > *maxGrowth {
+				fmt.Fprintf(stdout, "memory     %s grew %.0f%%, over -max-rss-growth %g%%\n", u, 100*r.Growth(), *maxGrowth)
+				ok = false
+			}
+		}
 	}
 	if !ok {
 		return simulator.ErrIncomplete

@@ -29,30 +29,49 @@ type Delay struct {
 
 // Watch is what the watcher saw of the processes whose /metrics it read.
 type Watch struct {
-	Delay   Delay
-	PeakRSS map[string]float64 // bytes, by metrics URL
+	Delay Delay
+	RSS   map[string]RSS // by metrics URL
+}
+
+// RSS is the resident memory of one process over a run, in bytes: once warmed up, at the
+// end, and the highest seen.
+type RSS struct {
+	WarmedUp, End, Peak float64
+}
+
+// Growth is how much the memory grew from the end of the warm-up to the end, as a fraction
+// (0.1 is 10%); 0 when the warm-up was never reached.
+func (r RSS) Growth() float64 {
+	if r.WarmedUp == 0 {
+		return 0
+	}
+	return r.End/r.WarmedUp - 1
 }
 
 // Watcher samples the /metrics of the processes that store readings (the worker, or the
 // whole service) during a run.
 type Watcher struct {
-	urls   []string
+	urls   []string // the processes that store readings
+	others []string // processes watched for their memory only
 	key    string
 	client *http.Client
 
 	mu        sync.Mutex
 	before    map[string]*dto.Histogram
 	processed map[string]float64 // at the start
-	peak      map[string]float64
+	rss       map[string]RSS
+	warmedUp  time.Time // when the memory is taken as warmed up
 	stop      chan struct{}
 	done      chan struct{}
 }
 
-// StartWatch reads each of urls now, and every second until Stop.
-func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error) {
-	w := &Watcher{urls: urls, key: key, client: &http.Client{Timeout: 10 * time.Second},
-		before: map[string]*dto.Histogram{}, processed: map[string]float64{}, peak: map[string]float64{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+// StartWatch reads each of urls (processes that store readings) and others (processes
+// watched for their memory only) now, and every second until Stop. The first memory reading
+// after warmup is the one a run's growth is measured from.
+func StartWatch(ctx context.Context, urls, others []string, key string, warmup time.Duration) (*Watcher, error) {
+	w := &Watcher{urls: urls, others: others, key: key, client: &http.Client{Timeout: 10 * time.Second},
+		before: map[string]*dto.Histogram{}, processed: map[string]float64{}, rss: map[string]RSS{},
+		warmedUp: time.Now().Add(warmup), stop: make(chan struct{}), done: make(chan struct{})}
 	for _, u := range urls {
 		fams, err := w.scrape(ctx, u)
 		if err != nil {
@@ -60,7 +79,14 @@ func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error
 		}
 		w.before[u] = histogramOf(fams[metricDelay])
 		w.processed[u] = counterOf(fams[metricProcessed])
-		w.notePeak(u, fams)
+		w.noteRSS(u, fams)
+	}
+	for _, u := range others {
+		fams, err := w.scrape(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		w.noteRSS(u, fams)
 	}
 	go func() {
 		defer close(w.done)
@@ -71,9 +97,9 @@ func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error
 			case <-w.stop:
 				return
 			case <-tick.C:
-				for _, u := range urls {
+				for _, u := range append(urls[:len(urls):len(urls)], others...) {
 					if fams, err := w.scrape(ctx, u); err == nil {
-						w.notePeak(u, fams)
+						w.noteRSS(u, fams)
 					}
 				}
 			}
@@ -86,6 +112,13 @@ func StartWatch(ctx context.Context, urls []string, key string) (*Watcher, error
 func (w *Watcher) Stop(ctx context.Context) (Watch, error) {
 	close(w.stop)
 	<-w.done
+	for _, u := range w.others {
+		fams, err := w.scrape(ctx, u)
+		if err != nil {
+			return Watch{}, err
+		}
+		w.noteRSS(u, fams)
+	}
 	var buckets map[float64]uint64
 	var count uint64
 	for _, u := range w.urls {
@@ -93,7 +126,7 @@ func (w *Watcher) Stop(ctx context.Context) (Watch, error) {
 		if err != nil {
 			return Watch{}, err
 		}
-		w.notePeak(u, fams)
+		w.noteRSS(u, fams)
 		after := histogramOf(fams[metricDelay])
 		if after == nil {
 			return Watch{}, fmt.Errorf("%s has no %s: is it a process that stores readings?", u, metricDelay)
@@ -115,7 +148,7 @@ func (w *Watcher) Stop(ctx context.Context) (Watch, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Watch{PeakRSS: w.peak, Delay: Delay{Count: count,
+	return Watch{RSS: w.rss, Delay: Delay{Count: count,
 		P50: quantileOf(buckets, count, 0.5), P99: quantileOf(buckets, count, 0.99)}}, nil
 }
 
@@ -179,15 +212,22 @@ func histogramOf(f *dto.MetricFamily) *dto.Histogram {
 	return f.GetMetric()[0].GetHistogram()
 }
 
-func (w *Watcher) notePeak(u string, fams map[string]*dto.MetricFamily) {
+// noteRSS records a process's resident memory: the peak, the latest, and the first reading
+// after the warm-up.
+func (w *Watcher) noteRSS(u string, fams map[string]*dto.MetricFamily) {
 	f := fams[metricRSS]
 	if f == nil || len(f.GetMetric()) == 0 {
 		return
 	}
 	v := f.GetMetric()[0].GetGauge().GetValue()
 	w.mu.Lock()
-	w.peak[u] = max(w.peak[u], v)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	r := w.rss[u]
+	r.Peak, r.End = max(r.Peak, v), v
+	if r.WarmedUp == 0 && !time.Now().Before(w.warmedUp) {
+		r.WarmedUp = v
+	}
+	w.rss[u] = r
 }
 
 func (w *Watcher) scrape(ctx context.Context, u string) (map[string]*dto.MetricFamily, error) {

@@ -70,8 +70,10 @@ func WriteCheck(w io.Writer, t Truth, c CheckResult, watch Watch) {
 		}
 		fmt.Fprintln(w)
 	}
-	for _, u := range slices.Sorted(maps.Keys(watch.PeakRSS)) {
-		fmt.Fprintf(w, "memory     peak resident %.0f MB  (%s)\n", watch.PeakRSS[u]/(1<<20), u)
+	for _, u := range slices.Sorted(maps.Keys(watch.RSS)) {
+		r := watch.RSS[u]
+		fmt.Fprintf(w, "memory     resident %.0f MB warmed up, %.0f MB at the end (%+.0f%%), peak %.0f MB  (%s)\n",
+			r.WarmedUp/(1<<20), r.End/(1<<20), 100*r.Growth(), r.Peak/(1<<20), u)
 	}
 }
 
