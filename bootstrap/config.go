@@ -32,6 +32,7 @@ type Config struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
+	MaxConns        int
 	ShutdownTimeout time.Duration
 	PprofAddr       string // where to serve net/http/pprof; empty: nowhere
 	Database        Database
@@ -101,6 +102,7 @@ var Variables = []Variable{
 	{"PLM_READ_TIMEOUT", "10s", "time allowed to read a request"},
 	{"PLM_WRITE_TIMEOUT", "10s", "time allowed to write a response"},
 	{"PLM_IDLE_TIMEOUT", "60s", "how long an idle keep-alive connection stays open"},
+	{"PLM_MAX_CONNS", "10000", "most HTTP connections served at once, idle keep-alive ones included; one more is answered 503 and closed"},
 	{"PLM_SHUTDOWN_TIMEOUT", "30s", "how long a graceful shutdown may take"},
 	{"PLM_DATABASE_URL", "", "postgres:// URL of the production database; empty: the embedded SQLite file in PLM_DATA_DIR"},
 	{"PLM_DB_MAX_CONNS", "10", "PostgreSQL connection pool size"},
@@ -149,6 +151,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		ReadTimeout:     l.duration("PLM_READ_TIMEOUT"),
 		WriteTimeout:    l.duration("PLM_WRITE_TIMEOUT"),
 		IdleTimeout:     l.duration("PLM_IDLE_TIMEOUT"),
+		MaxConns:        l.integer("PLM_MAX_CONNS", 1, 1_000_000),
 		ShutdownTimeout: l.duration("PLM_SHUTDOWN_TIMEOUT"),
 		Database: Database{
 			URL:              strings.TrimSpace(getenv("PLM_DATABASE_URL")),

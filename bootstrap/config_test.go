@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Addr != ":8080" || cfg.DataDir != "data" || len(cfg.APIKeys) != 0 || cfg.LogFormat != "text" ||
-		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
+		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.MaxConns != 10000 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
 		cfg.ShutdownTimeout != 30*time.Second || !cfg.Database.Embedded() || cfg.Database.MaxConns != 10 ||
 		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
 		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 ||
@@ -51,7 +51,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_SEVERITY_LOW": "2.5", "PLM_SEVERITY_MEDIUM": "3.5", "PLM_SEVERITY_CRITICAL": "6",
 		"PLM_OFFLINE_AFTER": "1m", "PLM_ANOMALY_WINDOW": "2m", "PLM_MAX_BODY_BYTES": "2048",
 		"PLM_RATE_LIMIT": "600/m", "PLM_READ_TIMEOUT": "5s", "PLM_WRITE_TIMEOUT": "6s",
-		"PLM_IDLE_TIMEOUT": "7s", "PLM_SHUTDOWN_TIMEOUT": "8s",
+		"PLM_IDLE_TIMEOUT": "7s", "PLM_MAX_CONNS": "500", "PLM_SHUTDOWN_TIMEOUT": "8s",
 		"PLM_DATABASE_URL": "postgres://plm@db:5432/plm", "PLM_DB_MAX_CONNS": "25",
 		"PLM_DB_STATEMENT_TIMEOUT": "9s", "PLM_MIGRATE_ON_START": "false",
 		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h",
@@ -72,7 +72,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		Detector:     anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
 		Rules:        equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
-		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, ShutdownTimeout: 8 * time.Second,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, MaxConns: 500, ShutdownTimeout: 8 * time.Second,
 		Database: bootstrap.Database{URL: "postgres://plm@db:5432/plm", MaxConns: 25, StatementTimeout: 9 * time.Second,
 			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour},
 		Queue: bootstrap.Queue{RedisURL: "redis://cache:6379/2", Prefix: "plant-a", Partitions: 32, MaxRetries: 7,
@@ -81,7 +81,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 	if got, w := cfg, want; got.Addr != w.Addr || got.DataDir != w.DataDir || strings.Join(got.APIKeys, ",") != strings.Join(w.APIKeys, ",") ||
 		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
 		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
-		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.ShutdownTimeout != w.ShutdownTimeout ||
+		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.MaxConns != w.MaxConns || got.ShutdownTimeout != w.ShutdownTimeout ||
 		got.Database != w.Database || got.Queue != w.Queue {
 		t.Fatalf("got  %+v\nwant %+v", got, w)
 	}
@@ -96,6 +96,7 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "http://localhost",
 		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever", "PLM_PARTITIONS": "0", "PLM_MAX_RETRIES": "-1",
 		"PLM_CLAIM_IDLE": "100ms", "PLM_WORKER_CONCURRENCY": "many", "PLM_MONITOR_INTERVAL": "0", "PLM_REDIS_PREFIX": "a b",
+		"PLM_MAX_CONNS": "0",
 	}
 	_, err := bootstrap.LoadConfig(env(vars))
 	if !errors.Is(err, bootstrap.ErrInvalidConfig) {

@@ -56,7 +56,7 @@ func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
 			httpadapter.Config{
 				Addr: cfg.Addr, APIKeys: cfg.APIKeys, BodyLimit: cfg.MaxBodyBytes,
 				ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
-				OpsOnly: role == RoleWorker,
+				MaxConns: cfg.MaxConns, OpsOnly: role == RoleWorker,
 			},
 			fx.Annotate(system.Clock{}, fx.As(new(ports.Clock))),
 			fx.Annotate(system.IDs{}, fx.As(new(ports.IDGenerator))),

@@ -89,12 +89,13 @@ type metadataRequest struct {
 var ruleMetadata = validation.RuneLength(0, equipment.MaxMetadataLen).
 	Error(fmt.Sprintf("must be at most %d characters long", equipment.MaxMetadataLen))
 
-// Validate checks the lengths of the fields.
+// Validate checks the lengths of the fields, and that they hold no NUL (which PostgreSQL
+// cannot store as text).
 func (m metadataRequest) Validate() error {
 	return validation.ValidateStruct(&m,
-		validation.Field(&m.Name, ruleMetadata),
-		validation.Field(&m.Line, ruleMetadata),
-		validation.Field(&m.Location, ruleMetadata),
+		validation.Field(&m.Name, ruleMetadata, ruleNoNUL),
+		validation.Field(&m.Line, ruleMetadata, ruleNoNUL),
+		validation.Field(&m.Location, ruleMetadata, ruleNoNUL),
 	)
 }
 

@@ -80,6 +80,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	start := time.Now()
 	if unrouted {
 		assignRequestID(c)
+		if errors.Is(err, fiber.ErrBadGateway) {
+			// Fiber's name for a connection that failed while the request was read (the
+			// client reset it, say): the client's doing, not the service's.
+			err = fiber.ErrBadRequest
+		}
 	}
 	e := s.apiErrorOf(c, err)
 	if e.retryAfter > 0 {

@@ -152,9 +152,16 @@ func (h *handlers) alertHistory(c *fiber.Ctx) error {
 		SensorType:  q.sensorType(),
 		Severities:  q.severities(),
 	}
-	filter.From, _ = q.time("from")
-	filter.To, _ = q.time("to")
-	q.ordered(filter.From, filter.To)
+	var hasFrom, hasTo bool
+	filter.From, hasFrom = q.time("from")
+	filter.To, hasTo = q.time("to")
+	if hasFrom && hasTo {
+		q.ordered(filter.From, filter.To)
+	}
+	if hasTo && filter.To.IsZero() {
+		// Storage reads the zero time as no bound; the instant before it is the same bound.
+		filter.To = filter.To.Add(-time.Nanosecond)
+	}
 	page := q.int("page", 1, 1, maxPage)
 	pageSize := q.int("pageSize", defaultPageSize, 1, maxPageSize)
 	filter.Ascending = q.enum("sort", "desc", "asc", "desc") == "asc"

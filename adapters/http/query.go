@@ -96,9 +96,10 @@ func (q *queryParams) window(now time.Time, span time.Duration) (from, to time.T
 	return from, to
 }
 
-// ordered checks that from is before to, unless either was bad already.
+// ordered checks that from is before to, unless either was bad already. Both must have
+// been given or defaulted: the zero time is a time like any other here.
 func (q *queryParams) ordered(from, to time.Time) {
-	if q.failed["from"] || q.failed["to"] || from.IsZero() || to.IsZero() {
+	if q.failed["from"] || q.failed["to"] {
 		return
 	}
 	if !from.Before(to) {

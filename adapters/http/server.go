@@ -32,6 +32,7 @@ const (
 	DefaultReadTimeout  = 10 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultIdleTimeout  = 60 * time.Second
+	DefaultMaxConns     = 10000
 )
 
 // Config sets how the server listens and whom it lets in.
@@ -46,6 +47,9 @@ type Config struct {
 	// ReadTimeout, WriteTimeout and IdleTimeout bound a connection's phases (defaults 10 s,
 	// 10 s and 60 s).
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConns is the most connections served at once (default 10000); one more is answered
+	// 503 and closed at once.
+	MaxConns int
 	// OpsOnly serves the operational endpoints only (/healthz, /readyz, /metrics): the
 	// face of a process that runs workers and no API.
 	OpsOnly bool
@@ -63,6 +67,7 @@ func (c Config) Validate() error {
 		validation.Field(&c.ReadTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.WriteTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.IdleTimeout, validation.Min(time.Duration(0))),
+		validation.Field(&c.MaxConns, validation.Min(0)),
 	)
 }
 
@@ -78,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	return c
 }
@@ -140,12 +148,13 @@ func NewServer(d Deps) (*Server, error) {
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
+		Concurrency:           cfg.MaxConns,
 		CaseSensitive:         true,
 		StrictRouting:         true,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 	})
-	s.app.Server().Handler = s.rejectUnknownMethods(s.app.Server().Handler)
+	s.app.Server().Handler = s.rejectUnroutable(s.app.Server().Handler)
 
 	h := &handlers{app: d.App, clock: d.Clock, metrics: metrics}
 	ops := &operations{pingers: d.Pingers, draining: &s.draining, log: s.log}
@@ -239,18 +248,27 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 }
 
-// rejectUnknownMethods answers requests with a method Fiber does not route (which it would
-// otherwise answer in plain text) through the error handler, as 405.
-func (s *Server) rejectUnknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+// rejectUnroutable answers requests with a method Fiber does not route (which it would
+// otherwise answer in plain text) through the error handler, as 405; and requests whose
+// target fasthttp could not parse (a control byte in it, or a bad Host header), which it
+// leaves without a path, and which would otherwise be routed as "/" and answered 404, as
+// 400.
+func (s *Server) rejectUnroutable(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
-		if methodLabel(string(rc.Method())) != methodOther {
+		var e *fiber.Error
+		switch {
+		case methodLabel(string(rc.Method())) == methodOther:
+			e = fiber.ErrMethodNotAllowed
+		case len(rc.URI().PathOriginal()) == 0:
+			e = fiber.ErrBadRequest
+		default:
 			next(rc)
 			return
 		}
 		c := s.app.AcquireCtx(rc)
 		defer s.app.ReleaseCtx(c)
-		if err := s.handleError(c, fiber.ErrMethodNotAllowed); err != nil {
-			rc.SetStatusCode(fiber.StatusMethodNotAllowed)
+		if err := s.handleError(c, e); err != nil {
+			rc.SetStatusCode(e.Code)
 		}
 	}
 }

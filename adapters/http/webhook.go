@@ -198,6 +198,9 @@ func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, 
 	if err := decodeObject(body, &env); err != nil {
 		return nil, false, err
 	}
+	if field, ok := repeatedField(body); ok {
+		return nil, false, malformedJSON("a field is given more than once", detail{Field: field, Message: "is given more than once"})
+	}
 	var (
 		raws   []rawReading
 		prefix func(i int) string
@@ -409,3 +412,198 @@ func appendViolations(out []ports.Violation, prefix string, err error) ([]ports.
 	}
 	return out, nil
 }
+
+// bodyFields are the fields of a webhook body: a reading's, and the batch's readings.
+var bodyFields = [...]string{"equipmentId", "sensorType", "value", "unit", "timestamp", "readingId", "readings"}
+
+const fieldReadings = len(bodyFields) - 1
+
+// repeatedField finds a field that one object of a webhook body gives twice: the body's
+// own, or a reading's of its readings array. encoding/json would keep the last silently,
+// so that what a proxy in front of the service checked need not be what it stores. Names
+// compare as encoding/json matches them: unescaped, ignoring case. field is as the error
+// details name it. body is valid JSON; anything else is scanned without failing.
+func repeatedField(body []byte) (field string, found bool) {
+	s := jsonScan{b: body}
+	s.space()
+	if s.peek() != '{' {
+		return "", false
+	}
+	var inReading string
+	repeated := s.object(len(bodyFields), func(f int) {
+		if f != fieldReadings || s.peek() != '[' {
+			s.skip()
+			return
+		}
+		s.i++
+		for i := 0; ; i++ {
+			s.space()
+			switch s.peek() {
+			case ',':
+				s.i++
+				s.space()
+			case ']', 0:
+				s.i++
+				return
+			}
+			if s.peek() != '{' {
+				s.skip()
+				continue
+			}
+			if r := s.object(fieldReadings, nil); r >= 0 && inReading == "" { // a reading has no readings
+				inReading = "readings[" + strconv.Itoa(i) + "]." + bodyFields[r]
+			}
+		}
+	})
+	switch {
+	case repeated >= 0:
+		return bodyFields[repeated], true
+	case inReading != "":
+		return inReading, true
+	}
+	return "", false
+}
+
+// jsonScan walks JSON text without decoding it.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+// peek is the byte at the position, 0 at the end.
+func (s *jsonScan) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *jsonScan) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// str moves past the string at the position and returns its text, escapes left in.
+func (s *jsonScan) str() []byte {
+	start := s.i + 1
+	for j := start; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '\\':
+			j++
+		case '"':
+			s.i = j + 1
+			return s.b[start:j]
+		}
+	}
+	s.i = len(s.b)
+	return nil
+}
+
+// skip moves past the value at the position.
+func (s *jsonScan) skip() {
+	switch s.peek() {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					s.i++
+					return
+				}
+			}
+			s.i++
+		}
+	default: // a number, true, false or null; at least one byte, so that a scan of what is
+		// not JSON moves on too
+		for s.i++; s.i < len(s.b); s.i++ {
+			switch s.b[s.i] {
+			case ',', ':', '}', ']', ' ', '\t', '\r', '\n':
+				return
+			}
+		}
+	}
+}
+
+// object moves past the object at the position, handing each value to value (which must
+// move past it; nil skips it) with the index in bodyFields of its name, -1 for none. It
+// returns the index of the first field named twice, -1 for none; only the first fields of
+// bodyFields count.
+func (s *jsonScan) object(fields int, value func(field int)) (repeated int) {
+	repeated = -1
+	var seen uint32
+	s.i++ // '{'
+	for {
+		s.space()
+		switch s.peek() {
+		case '}', 0:
+			s.i++
+			return repeated
+		case ',':
+			s.i++
+			s.space()
+		}
+		if s.peek() != '"' {
+			s.skip() // not JSON
+			continue
+		}
+		f := fieldNamed(s.str())
+		if f >= fields {
+			f = -1
+		}
+		s.space()
+		if s.peek() == ':' {
+			s.i++
+		}
+		s.space()
+		if f >= 0 {
+			if seen&(1<<f) != 0 && repeated < 0 {
+				repeated = f
+			}
+			seen |= 1 << f
+		}
+		if value != nil {
+			value(f)
+		} else {
+			s.skip()
+		}
+	}
+}
+
+// fieldNamed is the index in bodyFields of the field that encoding/json decodes a key of
+// this raw text into, -1 for none.
+func fieldNamed(raw []byte) int {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		var key string
+		if json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &key) != nil {
+			return -1
+		}
+		raw = []byte(key)
+	}
+	for i, name := range bodyFields {
+		if string(raw) == name {
+			return i
+		}
+	}
+	for i, name := range bodyFieldNames {
+		if bytes.EqualFold(raw, name) { // as encoding/json matches names
+			return i
+		}
+	}
+	return -1
+}
+
+var bodyFieldNames = func() (out [len(bodyFields)][]byte) {
+	for i, name := range bodyFields {
+		out[i] = []byte(name)
+	}
+	return out
+}()

@@ -46,6 +46,9 @@ func decodeValid(body []byte, now time.Time) (inputs []command.ReadingInput, sin
 	if json.Unmarshal(body, &b) != nil {
 		return nil, false, false
 	}
+	if _, repeated := repeatedField(body); repeated {
+		return nil, false, false
+	}
 	rs := b.Readings
 	switch {
 	case rs == nil:
