@@ -60,16 +60,7 @@ func deadLetters(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plm deadletters: unknown command %q\n\n%s", args[0], deadLettersUsage)
 		return 2
 	}
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	case err != nil:
-		fmt.Fprintln(stderr, "plm deadletters:", err)
-		return 1
-	}
-	return 0
+	return exitCode("plm deadletters", err, stderr)
 }
 
 // openDeadLetters connects to the deployment's Redis, with the client options of the

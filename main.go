@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -153,4 +154,19 @@ func serve(role bootstrap.Role, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+var errUsage = errors.New("usage")
+
+// exitCode is the exit status of a subcommand that ended with err: 0 for none (or help), 2
+// for a usage error (already explained), else 1 after printing err.
+func exitCode(command string, err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, command+":", err)
+	return 1
 }

@@ -116,7 +116,7 @@ func (tf *targetFlags) resolve(ctx context.Context, stderr io.Writer) (stop func
 		tf.apiKey = defaultAPIKey()
 	}
 	if tf.apiKey == "" {
-		return stop, errors.New("no API key: pass -api-key, or set PLM_API_KEYS")
+		return stop, errors.New("no API key with full access (the simulator posts readings and reads them back): pass -api-key, or put a bare or admin: key in PLM_API_KEYS")
 	}
 	if len(tf.metricsURLs) == 0 {
 		tf.metricsURLs = multiFlag{tf.url + "/metrics"}
@@ -165,19 +165,8 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plm simulate: unknown command %q\n\n%s", cmd, simulateUsage)
 		return 2
 	}
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		return 2
-	case err != nil:
-		fmt.Fprintln(stderr, "plm simulate:", err)
-		return 1
-	}
-	return 0
+	return exitCode("plm simulate", err, stderr)
 }
-
-var errUsage = errors.New("usage")
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
