@@ -71,3 +71,13 @@ func (b Bands) Classify(z float64) (s Severity, ok bool) {
 	}
 	return "", false
 }
+
+// Rank orders the severities: 1 for LOW up to 3 for CRITICAL, 0 for anything else.
+func (s Severity) Rank() int {
+	for i, v := range Severities {
+		if v == s {
+			return i + 1
+		}
+	}
+	return 0
+}

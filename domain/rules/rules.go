@@ -1,0 +1,145 @@
+// Package rules holds the rules each sensor type is judged by: the detector's window and
+// severity bands, absolute hard limits, and when alarms open and clear. A Set is named by a
+// version, a hash of its content, which every alarm records.
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/production-line-monitor/plm/domain/alarm"
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/sensor"
+)
+
+// Limits are the values a sensor type can physically or safely take: a reading outside
+// [Min, Max] is a CRITICAL anomaly whatever its z-score. A nil bound is no bound.
+type Limits struct {
+	Min, Max *float64
+}
+
+// Outside reports whether v is beyond a bound.
+func (l Limits) Outside(v float64) bool {
+	return (l.Min != nil && v < *l.Min) || (l.Max != nil && v > *l.Max)
+}
+
+// Rules are the rules of one sensor type.
+type Rules struct {
+	Detector anomaly.Config
+	Limits   Limits
+	Alarm    alarm.Rules
+}
+
+// Validate checks the rules of one type.
+func (r Rules) Validate() error {
+	if err := r.Detector.Validate(); err != nil {
+		return err
+	}
+	if err := r.Alarm.Validate(); err != nil {
+		return err
+	}
+	for _, b := range []*float64{r.Limits.Min, r.Limits.Max} {
+		if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
+			return errors.New("a limit must be a finite number")
+		}
+	}
+	if r.Limits.Min != nil && r.Limits.Max != nil && *r.Limits.Min >= *r.Limits.Max {
+		return errors.New("the lower limit must be below the upper one")
+	}
+	return nil
+}
+
+// Set is the rules of every sensor type.
+type Set struct {
+	byType  map[sensor.Type]Rules
+	version string
+}
+
+// ErrInvalid is wrapped by NewSet's errors.
+var ErrInvalid = errors.New("invalid rules")
+
+// NewSet validates the rules of each sensor type (all four must be given) and names the set.
+func NewSet(byType map[sensor.Type]Rules) (Set, error) {
+	s := Set{byType: make(map[sensor.Type]Rules, len(byType))}
+	for _, t := range sensor.Types {
+		r, ok := byType[t]
+		if !ok {
+			return Set{}, fmt.Errorf("%w: no rules for %s", ErrInvalid, t)
+		}
+		if err := r.Validate(); err != nil {
+			return Set{}, fmt.Errorf("%w: %s: %w", ErrInvalid, t, err)
+		}
+		s.byType[t] = r
+	}
+	for t := range byType {
+		if _, ok := s.byType[t]; !ok {
+			return Set{}, fmt.Errorf("%w: unknown sensor type %q", ErrInvalid, t)
+		}
+	}
+	s.version = s.hash()
+	return s, nil
+}
+
+// Uniform is the set that gives every sensor type the same rules.
+func Uniform(r Rules) (Set, error) {
+	m := make(map[sensor.Type]Rules, len(sensor.Types))
+	for _, t := range sensor.Types {
+		m[t] = r
+	}
+	return NewSet(m)
+}
+
+// For returns the rules of type t.
+func (s Set) For(t sensor.Type) Rules { return s.byType[t] }
+
+// Version is a short hash of the rules: two sets with the same rules have the same version.
+func (s Set) Version() string { return s.version }
+
+// MaxWindow is the largest detector window of any type.
+func (s Set) MaxWindow() int {
+	n := 0
+	for _, r := range s.byType {
+		n = max(n, r.Detector.WindowSize)
+	}
+	return n
+}
+
+func (s Set) hash() string {
+	types := make([]string, 0, len(s.byType))
+	for t := range s.byType {
+		types = append(types, string(t))
+	}
+	sort.Strings(types)
+	h := sha256.New()
+	for _, t := range types {
+		raw, err := json.Marshal(s.byType[sensor.Type(t)]) // maps and floats marshal deterministically
+		if err != nil {
+			panic(err) // only numbers, strings and durations: cannot fail
+		}
+		fmt.Fprintf(h, "%s=%s\n", t, raw)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Judge applies the hard limits to the detector's verdict on value: outside them the reading
+// is a CRITICAL anomaly, judged or not.
+func (r Rules) Judge(v anomaly.Verdict, value float64) anomaly.Verdict {
+	if r.Limits.Outside(value) {
+		v.Anomalous, v.Severity = true, anomaly.SeverityCritical
+	}
+	return v
+}
+
+// Observation is what a sensor's alarm tracker is told of a reading of value, taken at at,
+// that the detector judged v (before the hard limits: Observation applies them).
+func (r Rules) Observation(v anomaly.Verdict, value float64, at time.Time) alarm.Observation {
+	v = r.Judge(v, value)
+	return alarm.Observation{At: at, ZScore: v.ZScore, Anomalous: v.Anomalous, Severity: v.Severity,
+		Beyond: r.Limits.Outside(value)}
+}
