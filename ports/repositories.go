@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/domain/sensor"
@@ -40,6 +41,9 @@ type ProcessedBatch struct {
 	// Sessions are inserted or, when one with the same (EquipmentID, Start) exists, given
 	// the later End.
 	Sessions []equipment.Session
+	// Alarms are inserted, or, when stored already, updated: everything but their
+	// acknowledgement, and their state only to CLEARED.
+	Alarms []alarm.Alarm
 	// Fences, when set, make the write conditional: it commits only while every fence's
 	// partition is still held at the fence's epoch, and fails with ErrFenced otherwise.
 	Fences []Fence

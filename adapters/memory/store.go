@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/domain/sensor"
@@ -31,6 +32,7 @@ type Store struct {
 	equipment map[string]equipment.Equipment
 	sessions  []equipment.Session
 	epochs    map[int]int64 // by partition
+	alarms    []alarm.Alarm // in the order opened
 }
 
 var (
@@ -103,6 +105,9 @@ func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 				len(b.Readings), f.Partition, held, f.Epoch, ports.ErrFenced)
 		}
 	}
+	if err := s.checkAlarms(b.Alarms); err != nil {
+		return err
+	}
 	added := make(map[ports.ReadingRef]bool)
 	for _, r := range b.Readings {
 		ref := ports.ReadingRef{EquipmentID: r.EquipmentID, ReadingID: r.ID}
@@ -141,7 +146,7 @@ func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 			s.sessions[i].End = ns.End
 		}
 	}
-	return nil
+	return s.writeAlarms(b.Alarms)
 }
 
 // StoredRefs implements ports.ReadingRepository.

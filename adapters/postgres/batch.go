@@ -33,7 +33,7 @@ func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 // touch are sorted by key, so that concurrent writers lock them in the same order. A batch of
 // fences alone only checks them: a worker may ask so whether it still holds its partitions.
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
-	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
+	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 {
 		return nil // anomalies are stored only with their readings
 	}
 	type step struct {
@@ -60,6 +60,9 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 	if len(b.Sessions) > 0 {
 		steps = append(steps, step{fmt.Sprintf("upsert %d sessions", len(b.Sessions)),
 			upsertSessionsSQL, sessionArgs(b.Sessions)})
+	}
+	if len(b.Alarms) > 0 {
+		steps = append(steps, step{fmt.Sprintf("upsert %d alarms", len(b.Alarms)), upsertAlarmsSQL, alarmArgs(b.Alarms)})
 	}
 	var batch pgx.Batch
 	for _, s := range steps {

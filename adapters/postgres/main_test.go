@@ -187,7 +187,7 @@ func sharedDB(t testing.TB) *postgres.DB {
 	t.Helper()
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
-		"TRUNCATE equipment, sensor_readings, anomalies, equipment_sessions, reading_counts, reading_count_deltas, "+
+		"TRUNCATE equipment, sensor_readings, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
 			"partition_epochs RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)
@@ -214,5 +214,6 @@ func stores(db *postgres.DB) portstest.Stores {
 		Writer:    postgres.NewBatchWriter(db),
 		Fencer:    postgres.NewPartitionFencer(db),
 		Rollups:   postgres.NewRollupFolder(db),
+		Alarms:    postgres.NewAlarmRepository(db),
 	}
 }

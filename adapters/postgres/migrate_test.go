@@ -64,7 +64,7 @@ func tables(t *testing.T, db *sql.DB) []string {
 	return out
 }
 
-var allTables = []string{"anomalies", "equipment", "equipment_sessions", "partition_epochs", "reading_count_deltas",
+var allTables = []string{"alarms", "anomalies", "equipment", "equipment_sessions", "partition_epochs", "reading_count_deltas",
 	"reading_counts", "sensor_readings"}
 
 func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
@@ -75,7 +75,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 4)
+	require.Len(t, up, 5)
 	assert.Equal(t, allTables, tables(t, n.db))
 	assert.Contains(t, strings.Join(n.take(), "\n"), "TimescaleDB is not available on this server",
 		"0003 only raises a notice here")
@@ -84,6 +84,10 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	assert.False(t, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), down.Source.Version)
+	assert.NotContains(t, tables(t, n.db), "alarms")
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), down.Source.Version)
 	assert.Equal(t, []string{"anomalies", "equipment", "equipment_sessions", "reading_counts", "sensor_readings"},
@@ -106,7 +110,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 4)
+	require.Len(t, up, 5)
 	assert.Equal(t, allTables, tables(t, n.db))
 
 	// The schema serves again.
@@ -150,8 +154,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 4: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 3, wantMsg: "database schema is at version 3, this build needs 4: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 5: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 4, wantMsg: "database schema is at version 4, this build needs 5: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,7 +205,7 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(4), applied)
+	assert.Equal(t, int64(5), applied)
 }
 
 func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {
@@ -221,9 +225,9 @@ func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) 
 	n := openWithNotices(t, url)
 	p, err := postgres.Migrator(n.db)
 	require.NoError(t, err)
-	down, err := p.Down(t.Context())
+	down, err := p.DownTo(t.Context(), 3)
 	require.NoError(t, err)
-	require.Equal(t, int64(4), down.Source.Version)
+	require.Equal(t, int64(4), down[len(down)-1].Source.Version)
 
 	// The rollup of 0002 counts every reading again, by equipment and hour.
 	var wrong, counted int64

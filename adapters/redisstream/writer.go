@@ -124,6 +124,7 @@ func (g *groupWriter) commit(group []*writeReq) {
 		merged.Anomalies = append(merged.Anomalies, r.b.Anomalies...)
 		merged.Sightings = append(merged.Sightings, r.b.Sightings...)
 		merged.Sessions = append(merged.Sessions, r.b.Sessions...)
+		merged.Alarms = append(merged.Alarms, r.b.Alarms...)
 		merged.Fences = append(merged.Fences, r.b.Fences...)
 	}
 	if err := g.next.WriteBatch(ctx, merged); err == nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -55,7 +56,8 @@ func batchOf(t *testing.T, partition int) ports.ProcessedBatch {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ports.ProcessedBatch{Readings: []ports.StoredReading{{Reading: r}}, Fences: []ports.Fence{{Partition: partition, Epoch: 1}}}
+	return ports.ProcessedBatch{Readings: []ports.StoredReading{{Reading: r}}, Fences: []ports.Fence{{Partition: partition, Epoch: 1}},
+		Alarms: []alarm.Alarm{{ID: fmt.Sprintf("alarm-%d", partition)}}}
 }
 
 // writeWhileBusy holds a first write in the writer, makes n more concurrently, lets the
@@ -91,13 +93,14 @@ func TestGroupWriterCommitsWaitingBatchesTogether(t *testing.T) {
 		}
 	}
 	calls := w.calls()
-	readings, fences := 0, 0
+	readings, fences, alarms := 0, 0, 0
 	for _, b := range calls {
 		readings += len(b.Readings)
 		fences += len(b.Fences)
+		alarms += len(b.Alarms)
 	}
-	if readings != 11 || fences != 11 {
-		t.Errorf("%d readings and %d fences written, want 11 each", readings, fences)
+	if readings != 11 || fences != 11 || alarms != 11 {
+		t.Errorf("%d readings, %d fences and %d alarms written, want 11 each", readings, fences, alarms)
 	}
 	if len(calls) > 3 {
 		t.Errorf("11 batches took %d commits: the waiting ones were not grouped", len(calls))

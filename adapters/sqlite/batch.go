@@ -40,7 +40,7 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 	if len(b.Fences) > 0 {
 		return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), ErrFencingUnsupported)
 	}
-	if len(b.Readings) == 0 && len(b.Anomalies) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 {
+	if len(b.Readings) == 0 && len(b.Anomalies) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 {
 		return nil
 	}
 	err := w.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -54,7 +54,10 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 		if err := insertAnomalies(tx, b.Anomalies, added); err != nil {
 			return err
 		}
-		return upsertSessions(tx, b.Sessions)
+		if err := upsertSessions(tx, b.Sessions); err != nil {
+			return err
+		}
+		return upsertAlarms(tx, b.Alarms)
 	})
 	return w.db.fail(ctx, fmt.Sprintf("write batch of %d readings", len(b.Readings)), err)
 }

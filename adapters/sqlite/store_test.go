@@ -33,6 +33,7 @@ func stores(db *sqlite.DB) portstest.Stores {
 	return portstest.Stores{
 		Readings:  sqlite.NewReadingRepository(db),
 		Anomalies: sqlite.NewAnomalyRepository(db),
+		Alarms:    sqlite.NewAlarmRepository(db),
 		Equipment: sqlite.NewEquipmentRepository(db),
 		Writer:    sqlite.NewBatchWriter(db),
 	}
@@ -89,7 +90,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 
 	applied, err := sqlite.AppliedMigrations(t.Context(), again)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1}, applied)
+	assert.Equal(t, []int64{1, 2}, applied)
 }
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {

@@ -33,6 +33,7 @@ type Stores struct {
 	// Rollups folds the rollups that Readings counts from, for a store that keeps them. When
 	// nil, the suite uses Writer if it implements ports.RollupFolder.
 	Rollups ports.RollupFolder
+	Alarms  ports.AlarmRepository
 }
 
 // fencer is the store's ports.PartitionFencer, or nil.
@@ -63,6 +64,7 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("EquipmentRepository", func(t *testing.T) { EquipmentRepository(t, newStores) })
 	t.Run("PartitionFencer", func(t *testing.T) { PartitionFencer(t, newStores) })
 	t.Run("RollupFolder", func(t *testing.T) { RollupFolder(t, newStores) })
+	t.Run("AlarmRepository", func(t *testing.T) { AlarmRepository(t, newStores) })
 }
 
 // The fixtures' equipment.

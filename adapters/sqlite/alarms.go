@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/production-line-monitor/plm/domain/alarm"
+	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
+)
+
+// AlarmRepository keeps alarms; the batch writer writes the workers' alarms.
+type AlarmRepository struct{ db *DB }
+
+var _ ports.AlarmRepository = (*AlarmRepository)(nil)
+
+// NewAlarmRepository returns the alarm repository of db.
+func NewAlarmRepository(db *DB) *AlarmRepository { return &AlarmRepository{db: db} }
+
+// alarmRow is a row of alarms.
+type alarmRow struct {
+	ID           string
+	EquipmentID  string
+	SensorType   string
+	State        string
+	Severity     string
+	OpenedAt     int64
+	FirstAt      int64
+	LastAt       int64
+	ReadingCount int64
+	PeakZ        float64
+	ClearedAt    sql.NullInt64
+	AckBy        string
+	AckComment   string
+	AckAt        sql.NullInt64
+	Flapping     bool
+	RulesVersion string
+	Calm         int64
+	CalmSince    sql.NullInt64
+}
+
+func (r alarmRow) alarm() alarm.Alarm {
+	return alarm.Alarm{ID: r.ID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
+		State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: fromMicros(r.OpenedAt),
+		FirstAt: fromMicros(r.FirstAt), LastAt: fromMicros(r.LastAt), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
+		ClearedAt: fromNullMicros(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNullMicros(r.AckAt),
+		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNullMicros(r.CalmSince)}
+}
+
+const alarmCols = 15
+
+// upsertAlarms inserts or updates the batch's alarms (their latest version each, cleared
+// ones first): an update never touches the acknowledgement, and moves the state only to
+// CLEARED. The partial unique index refuses a second open alarm on one sensor.
+func upsertAlarms(tx *gorm.DB, writes []alarm.Alarm) error {
+	for chunk := range slices.Chunk(alarm.Latest(writes), maxVariables/alarmCols) {
+		args := make([]any, 0, len(chunk)*alarmCols)
+		for _, a := range chunk {
+			args = append(args, a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity),
+				micros(a.OpenedAt), micros(a.FirstAt), micros(a.LastAt), a.Count, a.PeakZ, nullMicros(a.ClearedAt),
+				boolInt(a.Flapping), a.RulesVersion, a.Calm, nullMicros(a.CalmSince))
+		}
+		q := multiRow(`INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
+			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since)`, alarmCols, len(chunk),
+			`ON CONFLICT (id) DO UPDATE SET
+				state = CASE WHEN excluded.state = 'CLEARED' THEN 'CLEARED' ELSE alarms.state END,
+				severity = excluded.severity, last_at = excluded.last_at, reading_count = excluded.reading_count,
+				peak_z = excluded.peak_z, cleared_at = excluded.cleared_at, flapping = excluded.flapping,
+				calm = excluded.calm, calm_since = excluded.calm_since`)
+		if err := tx.Exec(q, args...).Error; err != nil {
+			return fmt.Errorf("upsert %d alarms: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// Latest implements ports.AlarmRepository.
+func (r *AlarmRepository) Latest(ctx context.Context, k sensor.Key, since time.Time) (*alarm.Alarm, []time.Time, error) {
+	db := r.db.gorm.WithContext(ctx)
+	var rows []alarmRow
+	err := db.Table("alarms").Where("equipment_id = ? AND sensor_type = ?", k.EquipmentID, string(k.Type)).
+		Order("opened_at DESC, id DESC").Limit(1).Find(&rows).Error
+	if err != nil {
+		return nil, nil, r.db.fail(ctx, "latest alarm", err)
+	}
+	var opened []int64
+	err = db.Table("alarms").Where("equipment_id = ? AND sensor_type = ? AND opened_at >= ?", k.EquipmentID, string(k.Type), micros(since)).
+		Order("opened_at").Pluck("opened_at", &opened).Error
+	if err != nil {
+		return nil, nil, r.db.fail(ctx, "alarm openings", err)
+	}
+	openings := make([]time.Time, len(opened))
+	for i, us := range opened {
+		openings[i] = fromMicros(us)
+	}
+	if len(rows) == 0 {
+		return nil, openings, nil
+	}
+	a := rows[0].alarm()
+	return &a, openings, nil
+}
+
+// Get implements ports.AlarmRepository.
+func (r *AlarmRepository) Get(ctx context.Context, id string) (alarm.Alarm, error) {
+	var row alarmRow
+	if err := r.db.gorm.WithContext(ctx).Table("alarms").Where("id = ?", id).Take(&row).Error; err != nil {
+		return alarm.Alarm{}, r.db.fail(ctx, "get alarm "+id, err)
+	}
+	return row.alarm(), nil
+}
+
+func matchingAlarms(db *gorm.DB, q ports.AlarmQuery) *gorm.DB {
+	db = db.Table("alarms")
+	if q.EquipmentID != "" {
+		db = db.Where("equipment_id = ?", q.EquipmentID)
+	}
+	if q.SensorType != "" {
+		db = db.Where("sensor_type = ?", string(q.SensorType))
+	}
+	if len(q.Severities) > 0 {
+		db = db.Where("severity IN ?", strs(q.Severities))
+	}
+	if len(q.States) > 0 {
+		db = db.Where("state IN ?", strs(q.States))
+	}
+	if !q.From.IsZero() {
+		db = db.Where("opened_at >= ?", micros(q.From))
+	}
+	if !q.To.IsZero() {
+		db = db.Where("opened_at < ?", micros(q.To))
+	}
+	return db
+}
+
+func strs[S ~string](in []S) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// Find implements ports.AlarmRepository; the count and the page are read in one transaction.
+func (r *AlarmRepository) Find(ctx context.Context, q ports.AlarmQuery) ([]alarm.Alarm, int64, error) {
+	var (
+		total int64
+		rows  []alarmRow
+	)
+	order := "opened_at DESC, id DESC"
+	if q.Ascending {
+		order = "opened_at ASC, id ASC"
+	}
+	err := r.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := matchingAlarms(tx, q).Count(&total).Error; err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
+		if q.Limit <= 0 || int64(q.Offset) >= total {
+			return nil
+		}
+		return matchingAlarms(tx, q).Order(order).Offset(max(q.Offset, 0)).Limit(q.Limit).Find(&rows).Error
+	})
+	if err != nil {
+		return nil, 0, r.db.fail(ctx, "find alarms", err)
+	}
+	out := make([]alarm.Alarm, len(rows))
+	for i, row := range rows {
+		out[i] = row.alarm()
+	}
+	return out, total, nil
+}
+
+// Acknowledge implements ports.AlarmRepository.
+func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error) {
+	var out alarm.Alarm
+	err := r.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = ?, ack_comment = ?, ack_at = ?
+			WHERE id = ? AND state = 'ACTIVE'`, by, comment, micros(at), id)
+		if res.Error != nil {
+			return res.Error
+		}
+		var row alarmRow
+		if err := tx.Table("alarms").Where("id = ?", id).Take(&row).Error; err != nil {
+			return err
+		}
+		out = row.alarm()
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("it is %s: %w", out.State, ports.ErrConflict)
+		}
+		return nil
+	})
+	if errors.Is(err, ports.ErrConflict) {
+		return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", id, err)
+	}
+	return out, r.db.fail(ctx, "acknowledge alarm "+id, err)
+}
+
+// AnyOpen implements ports.AlarmRepository.
+func (r *AlarmRepository) AnyOpen(ctx context.Context, equipmentID string) (bool, error) {
+	var n int64
+	err := r.db.gorm.WithContext(ctx).Table("alarms").Where("equipment_id = ? AND state <> 'CLEARED'", equipmentID).
+		Limit(1).Count(&n).Error
+	if err != nil {
+		return false, r.db.fail(ctx, "open alarms of "+equipmentID, err)
+	}
+	return n > 0, nil
+}
