@@ -37,6 +37,9 @@ Usage:
                list the queue's dead letters (messages that failed every retry), or put
                them back on their partitions once the cause is fixed (needs PLM_REDIS_URL;
                'plm deadletters help')
+  plm backtest --input readings.csv [--sensor-type T] [--rules rules.yaml] [--output out.csv]
+               replay recorded readings of one sensor through the detection and alarm
+               rules, and write each reading's verdict and alarm state ('plm backtest -h')
   plm config   list the configuration variables with their defaults
   plm healthcheck
                exit 0 if the service at PLM_ADDR answers /healthz (for container health checks)
@@ -71,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return simulate(args[1:], stdout, stderr)
 	case "deadletters":
 		return deadLetters(args[1:], stdout, stderr)
+	case "backtest":
+		return runBacktest(args[1:], stdout, stderr)
 	case "config":
 		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		for _, v := range bootstrap.Variables {

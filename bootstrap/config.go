@@ -14,6 +14,7 @@ import (
 	"time"
 
 	httpadapter "github.com/production-line-monitor/plm/adapters/http"
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 )
@@ -24,8 +25,10 @@ type Config struct {
 	DataDir         string
 	APIKeys         []string
 	LogLevel        slog.Level
-	LogFormat       string // "text" or "json"
-	Detector        anomaly.Config
+	LogFormat       string         // "text" or "json"
+	Detector        anomaly.Config // every sensor type's, unless RulesFile overrides it (LoadRules)
+	Alarm           alarm.Rules    // likewise
+	RulesFile       string         // YAML or JSON rules per sensor type; empty: none
 	Rules           equipment.Rules
 	MaxBodyBytes    int
 	RateLimit       RateLimit
@@ -95,6 +98,13 @@ var Variables = []Variable{
 	{"PLM_SEVERITY_LOW", "3", "|z| from which a reading is a LOW anomaly"},
 	{"PLM_SEVERITY_MEDIUM", "4", "|z| from which an anomaly is MEDIUM"},
 	{"PLM_SEVERITY_CRITICAL", "5", "|z| from which an anomaly is CRITICAL"},
+	{"PLM_RULES_FILE", "", "YAML or JSON file of rules per sensor type (window, severity bands, hard limits, alarm rules) over the defaults set by the variables; empty: those defaults for every type"},
+	{"PLM_ALARM_DEBOUNCE", "3/5", "an alarm opens when K of the last M readings (K/M, 1 <= K <= M <= 64) are anomalous"},
+	{"PLM_ALARM_OPEN_AT_Z", "10", "|z| from which a single anomalous reading opens an alarm at once; 0: never"},
+	{"PLM_ALARM_CLEAR_BELOW", "2", "|z| under which a reading counts as calm"},
+	{"PLM_ALARM_CLEAR_AFTER", "10", "calm readings in a row that clear an open alarm"},
+	{"PLM_ALARM_CLEAR_AFTER_TIME", "0", "also clear an open alarm once no reading at or above PLM_ALARM_CLEAR_BELOW has come for this long, e.g. 15m (checked as readings arrive); 0: off"},
+	{"PLM_ALARM_FLAPPING", "5/30m", "N/window: a sensor whose alarms opened N times within the window is flapping, and its further openings are held back until fewer than N fall within it (N at least 2)"},
 	{"PLM_OFFLINE_AFTER", "30s", "silence after which equipment is OFFLINE"},
 	{"PLM_ANOMALY_WINDOW", "60s", "how long after an anomaly equipment stays ANOMALY"},
 	{"PLM_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
@@ -142,6 +152,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 				Critical: l.float("PLM_SEVERITY_CRITICAL"),
 			},
 		},
+		Alarm:     l.alarmRules(),
+		RulesFile: strings.TrimSpace(getenv("PLM_RULES_FILE")),
 		Rules: equipment.Rules{
 			OfflineAfter:  l.duration("PLM_OFFLINE_AFTER"),
 			AnomalyWindow: l.duration("PLM_ANOMALY_WINDOW"),
@@ -358,4 +370,45 @@ func (l *loader) rateLimit(name string) RateLimit {
 		return RateLimit{}
 	}
 	return RateLimit{Limit: count, Per: per}
+}
+
+// alarmRules reads the PLM_ALARM_* variables: the alarm rules of every sensor type that the
+// rules file does not override.
+func (l *loader) alarmRules() alarm.Rules {
+	var r alarm.Rules
+	k, m, ok := cutInts(l.str("PLM_ALARM_DEBOUNCE"))
+	if !ok || k < 1 || m > 64 || k > m {
+		l.fail("PLM_ALARM_DEBOUNCE", "must be K/M, whole numbers with 1 <= K <= M <= 64, e.g. 3/5")
+	}
+	r.DebounceK, r.DebounceM = k, m
+	z, err := strconv.ParseFloat(l.str("PLM_ALARM_OPEN_AT_Z"), 64)
+	if err != nil || math.IsNaN(z) || math.IsInf(z, 0) || z < 0 {
+		l.fail("PLM_ALARM_OPEN_AT_Z", "must be a positive number, or 0 for never")
+	}
+	r.OpenAtZ = z
+	r.ClearBelow = l.float("PLM_ALARM_CLEAR_BELOW")
+	r.ClearAfter = l.integer("PLM_ALARM_CLEAR_AFTER", 1, 1_000_000)
+	if v := l.str("PLM_ALARM_CLEAR_AFTER_TIME"); !strings.EqualFold(v, "off") {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			l.fail("PLM_ALARM_CLEAR_AFTER_TIME", "must be 0 (off) or a positive duration such as 15m or 1h")
+		}
+		r.ClearAfterTime = d
+	}
+	n, window, ok := strings.Cut(l.str("PLM_ALARM_FLAPPING"), "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	d, derr := time.ParseDuration(strings.TrimSpace(window))
+	if !ok || err != nil || derr != nil || count < 2 || d <= 0 {
+		l.fail("PLM_ALARM_FLAPPING", "must be N/window with N a whole number of at least 2 and window a positive duration, e.g. 5/30m")
+	}
+	r.FlapCount, r.FlapWindow = count, d
+	return r
+}
+
+// cutInts reads "A/B", two whole numbers.
+func cutInts(s string) (a, b int, ok bool) {
+	as, bs, ok := strings.Cut(s, "/")
+	a, errA := strconv.Atoi(strings.TrimSpace(as))
+	b, errB := strconv.Atoi(strings.TrimSpace(bs))
+	return a, b, ok && errA == nil && errB == nil
 }

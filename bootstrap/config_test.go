@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/production-line-monitor/plm/bootstrap"
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 )
@@ -42,6 +43,9 @@ func TestDefaults(t *testing.T) {
 	if cfg.Rules != equipment.DefaultRules {
 		t.Errorf("rules = %+v, want the contract's defaults", cfg.Rules)
 	}
+	if cfg.Alarm != alarm.DefaultRules || cfg.RulesFile != "" {
+		t.Errorf("alarm rules = %+v, rules file %q, want alarm.DefaultRules and none", cfg.Alarm, cfg.RulesFile)
+	}
 }
 
 func TestEveryVariableIsRead(t *testing.T) {
@@ -58,6 +62,9 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_REDIS_URL": "redis://cache:6379/2", "PLM_REDIS_PREFIX": "plant-a", "PLM_PARTITIONS": "32",
 		"PLM_MAX_RETRIES": "7", "PLM_CLAIM_IDLE": "20s", "PLM_WORKER_CONCURRENCY": "4", "PLM_WORKER_ID": "w-1",
 		"PLM_MONITOR_INTERVAL": "10s", "PLM_PPROF_ADDR": "127.0.0.1:6060",
+		"PLM_RULES_FILE": " /etc/plm/rules.yaml ", "PLM_ALARM_DEBOUNCE": "2/4", "PLM_ALARM_OPEN_AT_Z": "0",
+		"PLM_ALARM_CLEAR_BELOW": "1.5", "PLM_ALARM_CLEAR_AFTER": "20", "PLM_ALARM_CLEAR_AFTER_TIME": "15m",
+		"PLM_ALARM_FLAPPING": "3/1h",
 	}
 	if len(vars) != len(bootstrap.Variables) {
 		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
@@ -69,7 +76,10 @@ func TestEveryVariableIsRead(t *testing.T) {
 	want := bootstrap.Config{
 		Addr: "127.0.0.1:9000", DataDir: "/var/lib/plm", APIKeys: []string{"key-aaaaaaaaaaaaaaaa", "key-bbbbbbbbbbbbbbbb"},
 		LogLevel: slog.LevelDebug, LogFormat: "json", PprofAddr: "127.0.0.1:6060",
-		Detector:     anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
+		Detector: anomaly.Config{WindowSize: 50, MinSamples: 10, Bands: anomaly.Bands{Low: 2.5, Medium: 3.5, Critical: 6}},
+		Alarm: alarm.Rules{DebounceK: 2, DebounceM: 4, OpenAtZ: 0, ClearBelow: 1.5, ClearAfter: 20,
+			ClearAfterTime: 15 * time.Minute, FlapCount: 3, FlapWindow: time.Hour},
+		RulesFile:    "/etc/plm/rules.yaml",
 		Rules:        equipment.Rules{OfflineAfter: time.Minute, AnomalyWindow: 2 * time.Minute},
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, MaxConns: 500, ShutdownTimeout: 8 * time.Second,
@@ -82,7 +92,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
 		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
 		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.MaxConns != w.MaxConns || got.ShutdownTimeout != w.ShutdownTimeout ||
-		got.Database != w.Database || got.Queue != w.Queue {
+		got.Database != w.Database || got.Queue != w.Queue || got.Alarm != w.Alarm || got.RulesFile != w.RulesFile {
 		t.Fatalf("got  %+v\nwant %+v", got, w)
 	}
 }
@@ -96,7 +106,8 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "http://localhost",
 		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever", "PLM_PARTITIONS": "0", "PLM_MAX_RETRIES": "-1",
 		"PLM_CLAIM_IDLE": "100ms", "PLM_WORKER_CONCURRENCY": "many", "PLM_MONITOR_INTERVAL": "0", "PLM_REDIS_PREFIX": "a b",
-		"PLM_MAX_CONNS": "0",
+		"PLM_MAX_CONNS": "0", "PLM_ALARM_DEBOUNCE": "5/3", "PLM_ALARM_OPEN_AT_Z": "-1", "PLM_ALARM_CLEAR_BELOW": "0",
+		"PLM_ALARM_CLEAR_AFTER": "0", "PLM_ALARM_CLEAR_AFTER_TIME": "-5m", "PLM_ALARM_FLAPPING": "1/30m",
 	}
 	_, err := bootstrap.LoadConfig(env(vars))
 	if !errors.Is(err, bootstrap.ErrInvalidConfig) {
@@ -162,6 +173,18 @@ func TestBoundaries(t *testing.T) {
 		{"no retries", map[string]string{"PLM_MAX_RETRIES": "0"}, true},
 		{"postgresql scheme", map[string]string{"PLM_DATABASE_URL": "postgresql://localhost/plm"}, true},
 		{"sqlite file url", map[string]string{"PLM_DATABASE_URL": "file:plm.db"}, false},
+		{"debounce 1 of 1", map[string]string{"PLM_ALARM_DEBOUNCE": "1/1"}, true},
+		{"debounce 64 of 64", map[string]string{"PLM_ALARM_DEBOUNCE": "64/64"}, true},
+		{"debounce over 64", map[string]string{"PLM_ALARM_DEBOUNCE": "3/65"}, false},
+		{"debounce 0 of 5", map[string]string{"PLM_ALARM_DEBOUNCE": "0/5"}, false},
+		{"debounce without m", map[string]string{"PLM_ALARM_DEBOUNCE": "3"}, false},
+		{"open at z never", map[string]string{"PLM_ALARM_OPEN_AT_Z": "0"}, true},
+		{"open at z NaN", map[string]string{"PLM_ALARM_OPEN_AT_Z": "NaN"}, false},
+		{"clear after time off", map[string]string{"PLM_ALARM_CLEAR_AFTER_TIME": "off"}, true},
+		{"clear after time without unit", map[string]string{"PLM_ALARM_CLEAR_AFTER_TIME": "300"}, false},
+		{"flapping count 2", map[string]string{"PLM_ALARM_FLAPPING": "2/1m"}, true},
+		{"flapping zero window", map[string]string{"PLM_ALARM_FLAPPING": "5/0s"}, false},
+		{"flapping without window", map[string]string{"PLM_ALARM_FLAPPING": "5"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
