@@ -6,15 +6,18 @@ import (
 
 	"github.com/production-line-monitor/plm/application/command"
 	"github.com/production-line-monitor/plm/application/query"
+	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/ports"
 )
 
 // Commands are the use cases that change state.
 type Commands struct {
-	IngestReadings  *command.IngestReadingsHandler
-	ProcessReadings *command.ProcessReadingsHandler
-	UpsertEquipment *command.UpsertEquipmentHandler
+	IngestReadings   *command.IngestReadingsHandler
+	ProcessReadings  *command.ProcessReadingsHandler
+	UpsertEquipment  *command.UpsertEquipmentHandler
+	AcknowledgeAlarm *command.AcknowledgeAlarmHandler
 }
 
 // Queries are the use cases that read state.
@@ -24,6 +27,7 @@ type Queries struct {
 	SensorHistory     *query.SensorHistoryHandler
 	AlertHistory      *query.AlertHistoryHandler
 	ProductionMetrics *query.ProductionMetricsHandler
+	Alarms            *query.AlarmsHandler
 }
 
 // Application is every use case, as the adapters see them.
@@ -42,42 +46,70 @@ type params struct {
 	SensorHistory     *query.SensorHistoryHandler
 	AlertHistory      *query.AlertHistoryHandler
 	ProductionMetrics *query.ProductionMetricsHandler
+	AcknowledgeAlarm  *command.AcknowledgeAlarmHandler
+	Alarms            *query.AlarmsHandler
 }
 
 func newApplication(p params) Application {
 	return Application{
-		Commands: Commands{IngestReadings: p.IngestReadings, ProcessReadings: p.ProcessReadings, UpsertEquipment: p.UpsertEquipment},
+		Commands: Commands{IngestReadings: p.IngestReadings, ProcessReadings: p.ProcessReadings, UpsertEquipment: p.UpsertEquipment,
+			AcknowledgeAlarm: p.AcknowledgeAlarm},
 		Queries: Queries{Equipment: p.Equipment, EquipmentStatus: p.EquipmentStatus, SensorHistory: p.SensorHistory,
-			AlertHistory: p.AlertHistory, ProductionMetrics: p.ProductionMetrics},
+			AlertHistory: p.AlertHistory, ProductionMetrics: p.ProductionMetrics, Alarms: p.Alarms},
 	}
 }
 
 // Module provides every handler and the Application. It needs the ports implemented, an
-// anomaly.Config and an equipment.Rules.
+// anomaly.Config, an equipment.Rules and the sensor types' rules.Set.
 var Module = fx.Module("application",
 	fx.Provide(
 		command.NewIngestReadingsHandler,
-		command.NewProcessReadingsHandler,
+		newProcessReadingsHandler,
 		command.NewUpsertEquipmentHandler,
-		query.NewEquipmentHandler,
+		newEquipmentHandler,
 		newEquipmentStatusHandler,
 		query.NewSensorHistoryHandler,
 		query.NewAlertHistoryHandler,
 		query.NewProductionMetricsHandler,
+		command.NewAcknowledgeAlarmHandler,
+		query.NewAlarmsHandler,
 		newApplication,
 	),
 )
+
+func newEquipmentHandler(repo ports.EquipmentRepository, a ports.AlarmRepository, c ports.Clock, rules equipment.Rules) *query.EquipmentHandler {
+	return query.NewEquipmentHandler(repo, c, rules).WithAlarms(a)
+}
 
 type statusParams struct {
 	fx.In
 	Equipment ports.EquipmentRepository
 	Readings  ports.ReadingRepository
 	Anomalies ports.AnomalyRepository
+	Alarms    ports.AlarmRepository
 	Live      ports.LiveStore `optional:"true"`
 	Clock     ports.Clock
 	Rules     equipment.Rules
 }
 
 func newEquipmentStatusHandler(p statusParams) *query.EquipmentStatusHandler {
-	return query.NewEquipmentStatusHandler(p.Equipment, p.Readings, p.Anomalies, p.Live, p.Clock, p.Rules)
+	return query.NewEquipmentStatusHandler(p.Equipment, p.Readings, p.Anomalies, p.Live, p.Clock, p.Rules).WithAlarms(p.Alarms)
+}
+
+type processParams struct {
+	fx.In
+	Readings  ports.ReadingRepository
+	Equipment ports.EquipmentRepository
+	Writer    ports.BatchWriter
+	Alarms    ports.AlarmRepository
+	Clock     ports.Clock
+	IDs       ports.IDGenerator
+	Detector  anomaly.Config
+	Rules     equipment.Rules
+	Sensors   rules.Set
+}
+
+func newProcessReadingsHandler(p processParams) *command.ProcessReadingsHandler {
+	return command.NewProcessReadingsHandler(p.Readings, p.Equipment, p.Writer, p.Clock, p.IDs, p.Detector, p.Rules).
+		WithAlarms(p.Alarms, p.Sensors)
 }

@@ -54,6 +54,7 @@ func Backfill(ctx context.Context, cfg Config, log *slog.Logger, p *simulator.Pl
 		Readings  ports.ReadingRepository
 		Equipment ports.EquipmentRepository
 		Writer    ports.BatchWriter
+		Alarms    ports.AlarmRepository
 		Folder    ports.RollupFolder `optional:"true"`
 	}
 	app := fx.New(
@@ -71,8 +72,12 @@ func Backfill(ctx context.Context, cfg Config, log *slog.Logger, p *simulator.Pl
 	}
 	defer func() { _ = app.Stop(context.Background()) }()
 
+	sensors, err := LoadRules(cfg)
+	if err != nil {
+		return BackfillResult{}, err
+	}
 	h := command.NewProcessReadingsHandler(deps.Readings, deps.Equipment, deps.Writer,
-		system.Clock{}, system.IDs{}, cfg.Detector, cfg.Rules)
+		system.Clock{}, system.IDs{}, cfg.Detector, cfg.Rules).WithAlarms(deps.Alarms, sensors)
 	var res BackfillResult
 	began := time.Now()
 	lastLine := began

@@ -20,6 +20,7 @@ import (
 	"github.com/production-line-monitor/plm/application/command"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	sensorrules "github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -95,10 +96,10 @@ func redisQueue(cfg Config, role Role) fx.Option {
 	opts = append(opts,
 		fx.Provide(
 			watermill.NewProcessor,
-			func(r ports.ReadingRepository, e ports.EquipmentRepository, c ports.Clock, ids ports.IDGenerator,
-				d anomaly.Config, rules equipment.Rules) redisstream.HandlerFactory {
+			func(r ports.ReadingRepository, e ports.EquipmentRepository, a ports.AlarmRepository, c ports.Clock,
+				ids ports.IDGenerator, d anomaly.Config, rules equipment.Rules, sensors sensorrules.Set) redisstream.HandlerFactory {
 				return func(w ports.BatchWriter) *command.ProcessReadingsHandler {
-					return command.NewProcessReadingsHandler(r, e, w, c, ids, d, rules)
+					return command.NewProcessReadingsHandler(r, e, w, c, ids, d, rules).WithAlarms(a, sensors)
 				}
 			},
 			func(c goredis.UniversalClient, log *slog.Logger) (*redisstream.Notifier, error) {

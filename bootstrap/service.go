@@ -19,6 +19,7 @@ import (
 	"github.com/production-line-monitor/plm/adapters/system"
 	"github.com/production-line-monitor/plm/adapters/watermill"
 	"github.com/production-line-monitor/plm/application"
+	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -62,6 +63,7 @@ func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
 			fx.Annotate(system.IDs{}, fx.As(new(ports.IDGenerator))),
 		),
 		fx.Provide(fx.Annotate(newRegistry, fx.As(fx.Self()), fx.As(new(prometheus.Registerer)))),
+		fx.Provide(func() (rules.Set, error) { return LoadRules(cfg) }),
 		storage(cfg),
 		queue(cfg, role),
 		application.Module,

@@ -22,6 +22,9 @@ var routeScopes = map[string]plmhttp.Scope{
 	"GET /alerts/history":               plmhttp.ScopeRead,
 	"GET /metrics/production":           plmhttp.ScopeRead,
 	"GET /metrics":                      plmhttp.ScopeRead,
+	"GET /alarms":                       plmhttp.ScopeRead,
+	"GET /alarms/:id":                   plmhttp.ScopeRead,
+	"POST /alarms/:id/ack":              plmhttp.ScopeRead,
 	"PUT /equipment/:id":                plmhttp.ScopeAdmin,
 	"GET /healthz":                      "",
 	"GET /readyz":                       "",
@@ -66,7 +69,8 @@ func TestAccess_every_route_checks_the_scope_of_the_key(t *testing.T) {
 			})
 		}
 	}
-	// Only the admin and ingest keys' webhook posts were let through.
+	// Only the admin and ingest keys' webhook posts were let through (the acknowledgements
+	// found no alarm).
 	assert.Len(t, h.pub.Events(), 2, "a key without the ingest scope queued something")
 	assert.NotContains(t, h.logs.String(), ingestKey)
 	assert.NotContains(t, h.logs.String(), readKey)

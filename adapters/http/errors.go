@@ -26,6 +26,7 @@ const (
 
 	// Extensions.
 	codeForbidden        = "forbidden"
+	codeConflict         = "conflict" // the resource's state does not allow the change
 	codeMethodNotAllowed = "method_not_allowed"
 	codeRequestTimeout   = "request_timeout"
 	codeHeadersTooLarge  = "headers_too_large"

@@ -26,10 +26,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/production-line-monitor/plm/adapters/memory"
-	"github.com/production-line-monitor/plm/application"
 	"github.com/production-line-monitor/plm/application/command"
 	"github.com/production-line-monitor/plm/application/query"
-	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
@@ -546,22 +544,7 @@ func newFuzzService(f *testing.F) *fuzzService {
 	store := memory.NewStore()
 	clock := memory.NewClock(fastNow)
 	pub := &memory.Publisher{}
-	ids := &memory.IDs{}
-	rules := equipment.DefaultRules
-	app := application.Application{
-		Commands: application.Commands{
-			IngestReadings:  command.NewIngestReadingsHandler(pub, clock, ids),
-			ProcessReadings: command.NewProcessReadingsHandler(store, store, store, clock, ids, anomaly.DefaultConfig, rules),
-			UpsertEquipment: command.NewUpsertEquipmentHandler(store, clock),
-		},
-		Queries: application.Queries{
-			Equipment:         query.NewEquipmentHandler(store, clock, rules),
-			EquipmentStatus:   query.NewEquipmentStatusHandler(store, store, store, nil, clock, rules),
-			SensorHistory:     query.NewSensorHistoryHandler(store, store),
-			AlertHistory:      query.NewAlertHistoryHandler(store),
-			ProductionMetrics: query.NewProductionMetricsHandler(store, store, store, clock, rules),
-		},
-	}
+	app := memory.NewApplication(store, clock, pub, &memory.IDs{})
 	pub.Deliver = func(ctx context.Context, e ports.ReadingsReceived) error {
 		_, err := app.Commands.ProcessReadings.Handle(ctx, e)
 		return err

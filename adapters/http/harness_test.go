@@ -18,10 +18,6 @@ import (
 	plmhttp "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/adapters/memory"
 	"github.com/production-line-monitor/plm/application"
-	"github.com/production-line-monitor/plm/application/command"
-	"github.com/production-line-monitor/plm/application/query"
-	"github.com/production-line-monitor/plm/domain/anomaly"
-	"github.com/production-line-monitor/plm/domain/equipment"
 	"github.com/production-line-monitor/plm/ports"
 	"github.com/production-line-monitor/plm/tests/logbuf"
 )
@@ -97,22 +93,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 }
 
 func newApplication(store *memory.Store, clock *memory.Clock, pub ports.ReadingsPublisher) application.Application {
-	ids := &memory.IDs{}
-	rules := equipment.DefaultRules
-	return application.Application{
-		Commands: application.Commands{
-			IngestReadings:  command.NewIngestReadingsHandler(pub, clock, ids),
-			ProcessReadings: command.NewProcessReadingsHandler(store, store, store, clock, ids, anomaly.DefaultConfig, rules),
-			UpsertEquipment: command.NewUpsertEquipmentHandler(store, clock),
-		},
-		Queries: application.Queries{
-			Equipment:         query.NewEquipmentHandler(store, clock, rules),
-			EquipmentStatus:   query.NewEquipmentStatusHandler(store, store, store, nil, clock, rules),
-			SensorHistory:     query.NewSensorHistoryHandler(store, store),
-			AlertHistory:      query.NewAlertHistoryHandler(store),
-			ProductionMetrics: query.NewProductionMetricsHandler(store, store, store, clock, rules),
-		},
-	}
+	return memory.NewApplication(store, clock, pub, &memory.IDs{})
 }
 
 // response is an answer read whole.

@@ -182,6 +182,10 @@ func NewServer(d Deps) (*Server, error) {
 	s.app.Get("/equipment/:id/sensor-history", read, h.sensorHistory)
 	s.app.Get("/alerts/history", read, h.alertHistory)
 	s.app.Get("/metrics/production", read, h.productionMetrics)
+	// Acknowledging is part of watching the line: a dashboard's read key may do it.
+	s.app.Get("/alarms", read, h.alarmList)
+	s.app.Get("/alarms/:id", read, h.alarmDetail)
+	s.app.Post("/alarms/:id/ack", read, requireJSON, h.ackAlarm)
 	s.app.Get("/metrics", read, adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	s.recordRoutes()
 	return s, nil

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -27,9 +29,14 @@ type ProcessReadingsHandler struct {
 	ids       ports.IDGenerator
 	rules     equipment.Rules
 
-	mu       sync.Mutex
-	detector *anomaly.Detector
-	sessions map[string]equipment.Session // the latest session of each equipment seen
+	// With alarms (WithAlarms): each sensor type's rules, and where alarms are kept.
+	sensorRules *rules.Set
+	alarms      ports.AlarmRepository
+
+	mu        sync.Mutex
+	detectors map[sensor.Type]*anomaly.Detector
+	trackers  map[sensor.Key]*alarm.Tracker
+	sessions  map[string]equipment.Session // the latest session of each equipment seen
 }
 
 // NewProcessReadingsHandler builds the handler; cfg must be valid.
@@ -37,11 +44,28 @@ func NewProcessReadingsHandler(
 	readings ports.ReadingRepository, eq ports.EquipmentRepository, w ports.BatchWriter,
 	c ports.Clock, ids ports.IDGenerator, cfg anomaly.Config, rules equipment.Rules,
 ) *ProcessReadingsHandler {
-	return &ProcessReadingsHandler{
+	d := anomaly.NewDetector(cfg)
+	h := &ProcessReadingsHandler{
 		readings: readings, equipment: eq, writer: w, clock: c, ids: ids, rules: rules,
-		detector: anomaly.NewDetector(cfg),
-		sessions: make(map[string]equipment.Session),
+		detectors: make(map[sensor.Type]*anomaly.Detector, len(sensor.Types)),
+		trackers:  make(map[sensor.Key]*alarm.Tracker),
+		sessions:  make(map[string]equipment.Session),
 	}
+	for _, t := range sensor.Types {
+		h.detectors[t] = d
+	}
+	return h
+}
+
+// WithAlarms judges each sensor type by its own rules (window, bands, hard limits) instead
+// of cfg, and keeps alarms: each batch's alarms are written with it, in its transaction.
+// Call it before the first Handle.
+func (h *ProcessReadingsHandler) WithAlarms(repo ports.AlarmRepository, set rules.Set) *ProcessReadingsHandler {
+	h.sensorRules, h.alarms = &set, repo
+	for _, t := range sensor.Types {
+		h.detectors[t] = anomaly.NewDetector(set.For(t).Detector)
+	}
+	return h
 }
 
 // ProcessResult says what one call stored.
@@ -49,6 +73,14 @@ type ProcessResult struct {
 	Stored    int // readings stored by this call
 	Skipped   int // readings already stored before
 	Anomalies []anomaly.Anomaly
+	// Alarms are the alarms that opened, escalated or cleared, as written.
+	Alarms []AlarmChange
+}
+
+// AlarmChange is an alarm that an event changed.
+type AlarmChange struct {
+	Event alarm.Event
+	Alarm alarm.Alarm
 }
 
 // Handle judges e's readings in order and stores them. On error nothing of e is stored and
@@ -66,7 +98,7 @@ func (h *ProcessReadingsHandler) Handle(ctx context.Context, e ports.ReadingsRec
 		return res, nil
 	}
 
-	batch, err := h.judge(ctx, fresh)
+	batch, changes, err := h.judge(ctx, fresh)
 	if err != nil {
 		return ProcessResult{}, err
 	}
@@ -81,6 +113,7 @@ func (h *ProcessReadingsHandler) Handle(ctx context.Context, e ports.ReadingsRec
 	}
 	res.Stored = len(batch.Readings)
 	res.Anomalies = batch.Anomalies
+	res.Alarms = changes
 	return res, nil
 }
 
@@ -108,23 +141,39 @@ func (h *ProcessReadingsHandler) unstored(ctx context.Context, rs []sensor.Readi
 
 // judge runs detection over rs in order and assembles what is to be written. The windows
 // it advances are dropped again by forget if the write fails.
-func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading) (ports.ProcessedBatch, error) {
+func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading) (ports.ProcessedBatch, []AlarmChange, error) {
 	now := h.clock.Now().UTC()
-	cfg := h.detector.Config()
 	batch := ports.ProcessedBatch{Readings: make([]ports.StoredReading, len(rs))}
 	sightings := make(map[string]*ports.Sighting)
 	var order []string
+	var changes []AlarmChange
 	for i, r := range rs {
 		k := r.Key()
-		if !h.detector.Knows(k) {
-			values, err := h.readings.RecentValues(ctx, k, cfg.WindowSize)
+		d := h.detectors[k.Type]
+		if !d.Knows(k) {
+			values, err := h.readings.RecentValues(ctx, k, d.Config().WindowSize)
 			if err != nil {
 				h.forget(rs[:i])
-				return ports.ProcessedBatch{}, fmt.Errorf("warm window %s/%s: %w", k.EquipmentID, k.Type, err)
+				return ports.ProcessedBatch{}, nil, fmt.Errorf("warm window %s/%s: %w", k.EquipmentID, k.Type, err)
 			}
-			h.detector.Warm(k, values)
+			d.Warm(k, values)
 		}
-		v := h.detector.Judge(k, r.Value)
+		v := d.Judge(k, r.Value)
+		if h.sensorRules != nil {
+			sr := h.sensorRules.For(k.Type)
+			v = sr.Judge(v, r.Value)
+			change, err := h.track(ctx, r, sr.Observation(v, r.Value, r.Timestamp))
+			if err != nil {
+				h.forget(rs[:i+1])
+				return ports.ProcessedBatch{}, nil, err
+			}
+			if change.Event != alarm.Nothing {
+				batch.Alarms = append(batch.Alarms, change.Alarm)
+				if change.Event != alarm.Grew {
+					changes = append(changes, change)
+				}
+			}
+		}
 		batch.Readings[i] = ports.StoredReading{Reading: r, Anomalous: v.Anomalous}
 
 		s, ok := sightings[r.EquipmentID]
@@ -147,10 +196,32 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 	sessions, err := h.extendSessions(ctx, rs)
 	if err != nil {
 		h.forget(rs)
-		return ports.ProcessedBatch{}, err
+		return ports.ProcessedBatch{}, nil, err
 	}
 	batch.Sessions = sessions
-	return batch, nil
+	return batch, changes, nil
+}
+
+// track folds the observation of r into its sensor's alarms. A sensor's tracker is warmed, the
+// first time, from its latest alarm and the openings of its flapping window.
+func (h *ProcessReadingsHandler) track(ctx context.Context, r sensor.Reading, o alarm.Observation) (AlarmChange, error) {
+	k := r.Key()
+	tr, ok := h.trackers[k]
+	if !ok {
+		ar := h.sensorRules.For(k.Type).Alarm
+		latest, openings, err := h.alarms.Latest(ctx, k, r.Timestamp.Add(-ar.FlapWindow))
+		if err != nil {
+			return AlarmChange{}, fmt.Errorf("load alarms of %s/%s: %w", k.EquipmentID, k.Type, err)
+		}
+		tr = alarm.NewTracker(k, ar, h.sensorRules.Version())
+		tr.Restore(latest, nil, openings)
+		h.trackers[k] = tr
+	}
+	ev, a := tr.Observe(o, h.ids.NewID)
+	if ev == alarm.HeldBack && a.ID == "" {
+		ev = alarm.Nothing // held back again: nothing to write
+	}
+	return AlarmChange{Event: ev, Alarm: a}, nil
 }
 
 // extendSessions folds the receipt times of rs into each equipment's online sessions.
@@ -199,7 +270,8 @@ func (h *ProcessReadingsHandler) extendSessions(ctx context.Context, rs []sensor
 // forget drops the windows and cached sessions that rs touched.
 func (h *ProcessReadingsHandler) forget(rs []sensor.Reading) {
 	for _, r := range rs {
-		h.detector.Forget(r.Key())
+		h.detectors[r.Type].Forget(r.Key())
+		delete(h.trackers, r.Key())
 		delete(h.sessions, r.EquipmentID)
 	}
 }

@@ -18,9 +18,33 @@ type EquipmentView struct {
 
 // EquipmentHandler lists equipment and fetches one.
 type EquipmentHandler struct {
-	repo  ports.EquipmentRepository
-	clock ports.Clock
-	rules equipment.Rules
+	repo   ports.EquipmentRepository
+	alarms ports.AlarmRepository // may be nil
+	clock  ports.Clock
+	rules  equipment.Rules
+}
+
+// WithAlarms makes equipment with an open alarm ANOMALY while it is online.
+func (h *EquipmentHandler) WithAlarms(a ports.AlarmRepository) *EquipmentHandler {
+	h.alarms = a
+	return h
+}
+
+// statusOf is the status of e now: the rules' verdict, and ANOMALY while online with an open
+// alarm.
+func statusOf(ctx context.Context, alarms ports.AlarmRepository, rules equipment.Rules, id string, lastSeen, lastAnomaly, now time.Time) (equipment.Status, error) {
+	st := rules.StatusAt(lastSeen, lastAnomaly, now)
+	if st != equipment.StatusOnline || alarms == nil {
+		return st, nil
+	}
+	open, err := alarms.AnyOpen(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("open alarms of %s: %w", id, err)
+	}
+	if open {
+		return equipment.StatusAnomaly, nil
+	}
+	return st, nil
 }
 
 // NewEquipmentHandler builds the handler.
@@ -37,7 +61,11 @@ func (h *EquipmentHandler) List(ctx context.Context) ([]EquipmentView, error) {
 	now := h.clock.Now()
 	out := make([]EquipmentView, len(all))
 	for i, e := range all {
-		out[i] = EquipmentView{Equipment: e, Status: h.rules.StatusAt(e.LastSeenAt, e.LastAnomalyAt, now)}
+		st, err := statusOf(ctx, h.alarms, h.rules, e.ID, e.LastSeenAt, e.LastAnomalyAt, now)
+		if err != nil {
+			return nil, fmt.Errorf("list equipment: %w", err)
+		}
+		out[i] = EquipmentView{Equipment: e, Status: st}
 	}
 	return out, nil
 }
@@ -48,7 +76,11 @@ func (h *EquipmentHandler) Get(ctx context.Context, id string) (EquipmentView, e
 	if err != nil {
 		return EquipmentView{}, fmt.Errorf("get equipment %s: %w", id, err)
 	}
-	return EquipmentView{Equipment: e, Status: h.rules.StatusAt(e.LastSeenAt, e.LastAnomalyAt, h.clock.Now())}, nil
+	st, err := statusOf(ctx, h.alarms, h.rules, id, e.LastSeenAt, e.LastAnomalyAt, h.clock.Now())
+	if err != nil {
+		return EquipmentView{}, fmt.Errorf("get equipment %s: %w", id, err)
+	}
+	return EquipmentView{Equipment: e, Status: st}, nil
 }
 
 // EquipmentStatus is the live state of one equipment.
@@ -72,9 +104,16 @@ type EquipmentStatusHandler struct {
 	equipment ports.EquipmentRepository
 	readings  ports.ReadingRepository
 	anomalies ports.AnomalyRepository
-	live      ports.LiveStore // may be nil
+	live      ports.LiveStore       // may be nil
+	alarms    ports.AlarmRepository // may be nil
 	clock     ports.Clock
 	rules     equipment.Rules
+}
+
+// WithAlarms makes the equipment ANOMALY while online with an open alarm.
+func (h *EquipmentStatusHandler) WithAlarms(a ports.AlarmRepository) *EquipmentStatusHandler {
+	h.alarms = a
+	return h
 }
 
 // NewEquipmentStatusHandler builds the handler; live may be nil.
@@ -107,9 +146,13 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 	if err != nil {
 		return EquipmentStatus{}, fmt.Errorf("recent anomalies of %s: %w", id, err)
 	}
+	status, err := statusOf(ctx, h.alarms, h.rules, id, lastSeen, lastAnomaly, now)
+	if err != nil {
+		return EquipmentStatus{}, err
+	}
 	st := EquipmentStatus{
 		EquipmentID:     id,
-		Status:          h.rules.StatusAt(lastSeen, lastAnomaly, now),
+		Status:          status,
 		LastSeenAt:      lastSeen,
 		LatestReadings:  latest,
 		RecentAnomalies: recent,

@@ -116,6 +116,35 @@ func (d *deployment) anomalies() []string {
 	return out
 }
 
+// alarms lists every stored alarm as equipment/sensor/opened/state/severity/count/peak/cleared,
+// sorted.
+func (d *deployment) alarms() []string {
+	d.t.Helper()
+	rows, err := d.db.Query(`SELECT equipment_id, sensor_type, opened_at, state, severity, reading_count, peak_z,
+		coalesce(cleared_at::text, 'open') FROM alarms`)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var eq, typ, state, sev, cleared string
+		var opened time.Time
+		var n int
+		var peak float64
+		if err := rows.Scan(&eq, &typ, &opened, &state, &sev, &n, &peak, &cleared); err != nil {
+			d.t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s/%s/%s/%s/%s/n=%d/peak=%.9g/cleared=%s", eq, typ, opened.UTC().Format(time.RFC3339Nano),
+			state, sev, n, peak, cleared))
+	}
+	if err := rows.Err(); err != nil {
+		d.t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // postJSON posts body to the webhook of p; it fails the test unless the answer is 202.
 func postJSON(t testing.TB, p *process, body string) {
 	t.Helper()
@@ -203,7 +232,8 @@ func TestPipelineWorkerKilledMidBatch(t *testing.T) {
 }
 
 // anomalyInput is a deterministic workload: for each of 12 machines, 150 readings of two
-// sensors, noisy, with spikes of every size at random places.
+// sensors, noisy, with spikes of every size at random places, and on every other machine a
+// short incident of five readings.
 func anomalyInput() map[string][]string {
 	rng := rand.New(rand.NewPCG(42, 7))
 	start := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
@@ -215,6 +245,9 @@ func anomalyInput() map[string][]string {
 				v := 70 + rng.NormFloat64()
 				if rng.IntN(12) == 0 {
 					v += float64(2+rng.IntN(8)) * (1 + rng.Float64())
+				}
+				if typ == "temperature" && m%2 == 0 && i >= 90 && i < 95 {
+					v += 15 // a short incident: an alarm opens and clears
 				}
 				out[eq] = append(out[eq], jsonReading(eq, typ, fmt.Sprintf("%s-%d", typ, i), v,
 					start.Add(time.Duration(i)*time.Second)))
@@ -307,6 +340,19 @@ func TestPipelineTwoWorkersFindTheAnomaliesOfOne(t *testing.T) {
 	})
 	two.waitStored(total, first, second)
 	got := two.anomalies()
+	wantAlarms, gotAlarms := one.alarms(), two.alarms()
+	t.Logf("one worker opened %d alarms, two opened %d", len(wantAlarms), len(gotAlarms))
+	if len(wantAlarms) < 5 {
+		t.Errorf("the workload opened only %d alarms: too few to compare", len(wantAlarms))
+	}
+	if strings.Join(gotAlarms, "\n") != strings.Join(wantAlarms, "\n") {
+		t.Errorf("two workers' alarms differ from one's:\n%s", diff(wantAlarms, gotAlarms))
+	}
+	for _, d := range []*deployment{one, two} {
+		if n := d.count("SELECT count(*) FROM (SELECT 1 FROM alarms WHERE state <> 'CLEARED' GROUP BY equipment_id, sensor_type HAVING count(*) > 1) s"); n != 0 {
+			t.Errorf("%d sensors have more than one open alarm", n)
+		}
+	}
 
 	t.Logf("one worker found %d anomalies in %d readings, two found %d", len(want), total, len(got))
 	if len(want) < 50 {
