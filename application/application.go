@@ -70,7 +70,7 @@ var Module = fx.Module("application",
 		newEquipmentStatusHandler,
 		query.NewSensorHistoryHandler,
 		query.NewAlertHistoryHandler,
-		query.NewProductionMetricsHandler,
+		newProductionMetricsHandler,
 		command.NewAcknowledgeAlarmHandler,
 		query.NewAlarmsHandler,
 		newApplication,
@@ -112,4 +112,9 @@ type processParams struct {
 func newProcessReadingsHandler(p processParams) *command.ProcessReadingsHandler {
 	return command.NewProcessReadingsHandler(p.Readings, p.Equipment, p.Writer, p.Clock, p.IDs, p.Detector, p.Rules).
 		WithAlarms(p.Alarms, p.Sensors)
+}
+
+func newProductionMetricsHandler(r ports.ReadingRepository, an ports.AnomalyRepository, eq ports.EquipmentRepository,
+	al ports.AlarmRepository, c ports.Clock, rules equipment.Rules) *query.ProductionMetricsHandler {
+	return query.NewProductionMetricsHandler(r, an, eq, c, rules).WithAlarms(al)
 }

@@ -39,4 +39,19 @@ type AlarmRepository interface {
 	Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error)
 	// AnyOpen reports whether the equipment has an open alarm.
 	AnyOpen(ctx context.Context, equipmentID string) (bool, error)
+	// Stats sums up the alarms that opened in [from, to), of one equipment or ("") all.
+	Stats(ctx context.Context, equipmentID string, from, to time.Time) (AlarmStats, error)
+}
+
+// AlarmStats sums up alarms: how many opened, by severity, and how long they took to be
+// acknowledged and to clear, from their opening (the timestamp of the reading that opened
+// them).
+type AlarmStats struct {
+	BySeverity map[anomaly.Severity]int64
+	// Acknowledged alarms, and the sum of their times to acknowledgement.
+	Acknowledged   int64
+	TimeToAckTotal time.Duration
+	// Cleared alarms, and the sum of their times to clearing.
+	Cleared          int64
+	TimeToClearTotal time.Duration
 }

@@ -69,6 +69,11 @@ func TestAlarms_acknowledge(t *testing.T) {
 	assert.Equal(t, map[string]any{"by": "jo", "comment": "valve checked", "at": t0.Add(30 * time.Second).Format("2006-01-02T15:04:05.000Z")},
 		acked["acknowledged"])
 
+	figures := h.get("/metrics/production").json(t)["alarms"]
+	assert.Equal(t, map[string]any{"total": float64(1),
+		"bySeverity":               map[string]any{"LOW": float64(0), "MEDIUM": float64(0), "CRITICAL": float64(1)},
+		"meanSecondsToAcknowledge": float64(30), "meanSecondsToClear": nil}, figures)
+
 	e := h.post("/alarms/"+id+"/ack", `{"by": "kim"}`).apiError(t, http.StatusConflict, "conflict")
 	assert.Contains(t, e.Error.Message, "ACKNOWLEDGED")
 	h.post("/alarms/no-such-alarm/ack", `{"by": "kim"}`).apiError(t, http.StatusNotFound, "not_found")

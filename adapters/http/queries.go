@@ -213,6 +213,24 @@ type productionResponse struct {
 	Anomalies       anomalyCounts    `json:"anomalies"`
 	AnomalyRate     float64          `json:"anomalyRate"`
 	Uptime          []uptimeResponse `json:"uptime"`
+	Alarms          *alarmFigures    `json:"alarms,omitempty"`
+}
+
+// alarmFigures are the alarms that opened in the range (an extension of the contract).
+type alarmFigures struct {
+	Total      int64      `json:"total"`
+	BySeverity bySeverity `json:"bySeverity"`
+	// Means in seconds, null when no alarm of the range was acknowledged (cleared).
+	MeanSecondsToAcknowledge *float64 `json:"meanSecondsToAcknowledge"`
+	MeanSecondsToClear       *float64 `json:"meanSecondsToClear"`
+}
+
+func seconds(d time.Duration) *float64 {
+	if d < 0 {
+		return nil
+	}
+	s := roundMillis(d.Seconds())
+	return &s
 }
 
 type eventsProcessed struct {
@@ -293,6 +311,12 @@ func (h *handlers) productionMetrics(c *fiber.Ctx) error {
 	}
 	for i, u := range rep.Uptime {
 		out.Uptime[i] = uptimeResponse{EquipmentID: u.EquipmentID, UptimePercent: u.UptimePercent}
+	}
+	if a := rep.Alarms; a != nil {
+		out.Alarms = &alarmFigures{Total: a.Opened, BySeverity: bySeverity{
+			Low: a.BySeverity[anomaly.SeverityLow], Medium: a.BySeverity[anomaly.SeverityMedium],
+			Critical: a.BySeverity[anomaly.SeverityCritical],
+		}, MeanSecondsToAcknowledge: seconds(a.MeanTimeToAck), MeanSecondsToClear: seconds(a.MeanTimeToClear)}
 	}
 	return c.JSON(out, mimeJSON)
 }

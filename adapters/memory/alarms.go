@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/production-line-monitor/plm/domain/alarm"
+	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -168,4 +169,29 @@ func (r *Alarms) AnyOpen(_ context.Context, equipmentID string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Stats implements ports.AlarmRepository.
+func (r *Alarms) Stats(_ context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.s.Err != nil {
+		return ports.AlarmStats{}, r.s.Err
+	}
+	st := ports.AlarmStats{BySeverity: map[anomaly.Severity]int64{}}
+	for _, a := range r.s.alarms {
+		if (equipmentID != "" && a.EquipmentID != equipmentID) || a.OpenedAt.Before(from) || !a.OpenedAt.Before(to) {
+			continue
+		}
+		st.BySeverity[a.Severity]++
+		if !a.AckAt.IsZero() {
+			st.Acknowledged++
+			st.TimeToAckTotal += a.AckAt.Sub(a.OpenedAt)
+		}
+		if !a.ClearedAt.IsZero() {
+			st.Cleared++
+			st.TimeToClearTotal += a.ClearedAt.Sub(a.OpenedAt)
+		}
+	}
+	return st, nil
 }

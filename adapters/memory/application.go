@@ -36,7 +36,7 @@ func NewApplication(s *Store, clock ports.Clock, pub ports.ReadingsPublisher, id
 			EquipmentStatus:   query.NewEquipmentStatusHandler(s, s, s, nil, clock, eq).WithAlarms(alarms),
 			SensorHistory:     query.NewSensorHistoryHandler(s, s),
 			AlertHistory:      query.NewAlertHistoryHandler(s),
-			ProductionMetrics: query.NewProductionMetricsHandler(s, s, s, clock, eq),
+			ProductionMetrics: query.NewProductionMetricsHandler(s, s, s, clock, eq).WithAlarms(alarms),
 			Alarms:            query.NewAlarmsHandler(alarms, s),
 		},
 	}

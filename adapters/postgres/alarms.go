@@ -226,3 +226,34 @@ func (r *AlarmRepository) AnyOpen(ctx context.Context, equipmentID string) (bool
 	}
 	return open, nil
 }
+
+// Stats implements ports.AlarmRepository.
+func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+	var rows []struct {
+		Severity     string
+		Opened       int64
+		Acknowledged int64
+		AckMicros    int64
+		Cleared      int64
+		ClearMicros  int64
+	}
+	where, args := alarmFilter(ports.AlarmQuery{EquipmentID: equipmentID, From: from, To: to})
+	err := r.db.gorm.WithContext(ctx).Raw(`SELECT severity, count(*) AS opened,
+			count(ack_at) AS acknowledged,
+			coalesce(sum(extract(epoch FROM ack_at - opened_at) * 1000000), 0)::bigint AS ack_micros,
+			count(cleared_at) AS cleared,
+			coalesce(sum(extract(epoch FROM cleared_at - opened_at) * 1000000), 0)::bigint AS clear_micros
+		FROM alarms WHERE `+where+` GROUP BY severity`, args...).Scan(&rows).Error
+	if err != nil {
+		return ports.AlarmStats{}, r.db.fail(ctx, "alarm stats", err)
+	}
+	st := ports.AlarmStats{BySeverity: make(map[anomaly.Severity]int64, len(rows))}
+	for _, row := range rows {
+		st.BySeverity[anomaly.Severity(row.Severity)] = row.Opened
+		st.Acknowledged += row.Acknowledged
+		st.TimeToAckTotal += time.Duration(row.AckMicros) * time.Microsecond
+		st.Cleared += row.Cleared
+		st.TimeToClearTotal += time.Duration(row.ClearMicros) * time.Microsecond
+	}
+	return st, nil
+}

@@ -211,3 +211,32 @@ func (r *AlarmRepository) AnyOpen(ctx context.Context, equipmentID string) (bool
 	}
 	return n > 0, nil
 }
+
+// Stats implements ports.AlarmRepository.
+func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+	var rows []struct {
+		Severity     string
+		Opened       int64
+		Acknowledged int64
+		AckMicros    int64
+		Cleared      int64
+		ClearMicros  int64
+	}
+	err := matchingAlarms(r.db.gorm.WithContext(ctx), ports.AlarmQuery{EquipmentID: equipmentID, From: from, To: to}).
+		Select(`severity, count(*) AS opened,
+			count(ack_at) AS acknowledged, coalesce(sum(ack_at - opened_at), 0) AS ack_micros,
+			count(cleared_at) AS cleared, coalesce(sum(cleared_at - opened_at), 0) AS clear_micros`).
+		Group("severity").Scan(&rows).Error
+	if err != nil {
+		return ports.AlarmStats{}, r.db.fail(ctx, "alarm stats", err)
+	}
+	st := ports.AlarmStats{BySeverity: make(map[anomaly.Severity]int64, len(rows))}
+	for _, row := range rows {
+		st.BySeverity[anomaly.Severity(row.Severity)] = row.Opened
+		st.Acknowledged += row.Acknowledged
+		st.TimeToAckTotal += time.Duration(row.AckMicros) * time.Microsecond
+		st.Cleared += row.Cleared
+		st.TimeToClearTotal += time.Duration(row.ClearMicros) * time.Microsecond
+	}
+	return st, nil
+}

@@ -32,6 +32,17 @@ type ProductionReport struct {
 	BySeverity   map[anomaly.Severity]int64
 	AnomalyRate  float64 // anomalies per processed reading
 	Uptime       []Uptime
+	// Alarms that opened in the range (with alarms kept, else nil).
+	Alarms *AlarmFigures
+}
+
+// AlarmFigures sum up the alarms of a range.
+type AlarmFigures struct {
+	Opened     int64
+	BySeverity map[anomaly.Severity]int64
+	// MeanTimeToAck and MeanTimeToClear are over the alarms acknowledged, and cleared;
+	// negative when there are none.
+	MeanTimeToAck, MeanTimeToClear time.Duration
 }
 
 // ProductionMetricsHandler computes production figures from stored data.
@@ -39,8 +50,15 @@ type ProductionMetricsHandler struct {
 	readings  ports.ReadingRepository
 	anomalies ports.AnomalyRepository
 	equipment ports.EquipmentRepository
+	alarms    ports.AlarmRepository // may be nil
 	clock     ports.Clock
 	rules     equipment.Rules
+}
+
+// WithAlarms adds the alarms of the range to the figures.
+func (h *ProductionMetricsHandler) WithAlarms(a ports.AlarmRepository) *ProductionMetricsHandler {
+	h.alarms = a
+	return h
 }
 
 // NewProductionMetricsHandler builds the handler.
@@ -84,6 +102,25 @@ func (h *ProductionMetricsHandler) Handle(ctx context.Context, q ProductionMetri
 	}
 	if rep.EventsTotal > 0 {
 		rep.AnomalyRate = float64(rep.Anomalies) / float64(rep.EventsTotal)
+	}
+
+	if h.alarms != nil {
+		st, err := h.alarms.Stats(ctx, q.EquipmentID, q.From, q.To)
+		if err != nil {
+			return ProductionReport{}, fmt.Errorf("alarm figures: %w", err)
+		}
+		f := &AlarmFigures{BySeverity: make(map[anomaly.Severity]int64, 3), MeanTimeToAck: -1, MeanTimeToClear: -1}
+		for _, s := range anomaly.Severities {
+			f.BySeverity[s] = st.BySeverity[s]
+			f.Opened += st.BySeverity[s]
+		}
+		if st.Acknowledged > 0 {
+			f.MeanTimeToAck = st.TimeToAckTotal / time.Duration(st.Acknowledged)
+		}
+		if st.Cleared > 0 {
+			f.MeanTimeToClear = st.TimeToClearTotal / time.Duration(st.Cleared)
+		}
+		rep.Alarms = f
 	}
 
 	gap := h.rules.OfflineAfter

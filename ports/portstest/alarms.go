@@ -20,6 +20,43 @@ func AlarmRepository(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("OneOpenPerSensor", func(t *testing.T) { alarmOneOpenPerSensor(t, newStores(t)) })
 	t.Run("AcknowledgeSurvivesUpdates", func(t *testing.T) { alarmAcknowledge(t, newStores(t)) })
 	t.Run("FindAndLatest", func(t *testing.T) { alarmFind(t, newStores(t)) })
+	t.Run("Stats", func(t *testing.T) { alarmStats(t, newStores(t)) })
+}
+
+func alarmStats(t *testing.T, s Stores) {
+	ctx := context.Background()
+	a1 := newAlarm("al-1", press1, sensor.Temperature, time.Minute) // acknowledged after 30 s, cleared after 90 s
+	a2 := newAlarm("al-2", press1, sensor.Vibration, 2*time.Minute) // acknowledged after 10 s, open
+	a2.Severity = anomaly.SeverityCritical
+	a3 := newAlarm("al-3", press2, sensor.Temperature, 3*time.Minute) // cleared after 20 s
+	a4 := newAlarm("al-4", press2, sensor.Pressure, time.Hour)        // outside the range
+	if err := writeAlarms(t, s, a1, a2, a3, a4); err != nil {
+		t.Fatal(err)
+	}
+	for id, ackAt := range map[string]time.Duration{"al-1": 90 * time.Second, "al-2": 130 * time.Second} {
+		if _, err := s.Alarms.Acknowledge(ctx, id, "jo", "", at(ackAt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1.State, a1.ClearedAt = alarm.StateCleared, at(150*time.Second)
+	a3.State, a3.ClearedAt = alarm.StateCleared, at(200*time.Second)
+	if err := writeAlarms(t, s, a1, a3); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Alarms.Stats(ctx, "", at(0), at(10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ports.AlarmStats{BySeverity: map[anomaly.Severity]int64{anomaly.SeverityLow: 2, anomaly.SeverityCritical: 1},
+		Acknowledged: 2, TimeToAckTotal: 40 * time.Second, Cleared: 2, TimeToClearTotal: 110 * time.Second}
+	if !reflect.DeepEqual(st, want) {
+		t.Errorf("Stats = %+v, want %+v", st, want)
+	}
+	st, err = s.Alarms.Stats(ctx, press2, at(0), at(2*time.Hour))
+	want = ports.AlarmStats{BySeverity: map[anomaly.Severity]int64{anomaly.SeverityLow: 2}, Cleared: 1, TimeToClearTotal: 20 * time.Second}
+	if err != nil || !reflect.DeepEqual(st, want) {
+		t.Errorf("Stats(press-02) = %+v, %v; want %+v", st, err, want)
+	}
 }
 
 func newAlarm(id, eq string, typ sensor.Type, opened time.Duration) alarm.Alarm {
