@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/production-line-monitor/plm/application/command"
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -41,6 +42,7 @@ type Processor struct {
 	processed  prometheus.Counter
 	duplicates prometheus.Counter
 	anomalies  *prometheus.CounterVec
+	alarms     *prometheus.CounterVec
 	latency    prometheus.Histogram
 	now        func() time.Time
 }
@@ -57,12 +59,15 @@ func NewProcessor(h *command.ProcessReadingsHandler, reg prometheus.Registerer, 
 			Name: "plm_readings_duplicate_total", Help: "Readings skipped because they were already stored."}),
 		anomalies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "plm_anomalies_total", Help: "Anomalies detected, by severity."}, []string{"severity"}),
+		alarms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plm_alarm_events_total",
+			Help: "Alarm transitions, by event (opened, escalated, cleared, held_back) and severity."}, []string{"event", "severity"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "plm_detection_latency_seconds",
 			Help:    "Time from the receipt of a reading to its storage with a verdict.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 	}
-	for _, c := range []prometheus.Collector{p.processed, p.duplicates, p.anomalies, p.latency} {
+	for _, c := range []prometheus.Collector{p.processed, p.duplicates, p.anomalies, p.alarms, p.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -113,10 +118,22 @@ func (p *Processor) handle(msg *message.Message) error {
 	for _, a := range res.Anomalies {
 		p.anomalies.WithLabelValues(string(a.Severity)).Inc()
 	}
+	for _, c := range res.Alarms {
+		if name := alarmEventNames[c.Event]; name != "" {
+			p.alarms.WithLabelValues(name, string(c.Alarm.Severity)).Inc()
+			p.log.Info("alarm "+name, "alarm_id", c.Alarm.ID, "equipment_id", c.Alarm.EquipmentID,
+				"sensor_type", c.Alarm.SensorType, "severity", c.Alarm.Severity, "message_id", msg.UUID)
+		}
+	}
 	if len(e.Readings) > 0 {
 		p.latency.Observe(p.now().Sub(e.Readings[0].ReceivedAt).Seconds())
 	}
 	return nil
+}
+
+// alarmEventNames are the metric labels of the alarm events counted.
+var alarmEventNames = map[alarm.Event]string{
+	alarm.Opened: "opened", alarm.Escalated: "escalated", alarm.Cleared: "cleared", alarm.HeldBack: "held_back",
 }
 
 // DefaultMaxRetries is how many times a failed message is retried in process.

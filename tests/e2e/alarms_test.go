@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,6 +62,13 @@ func TestAlarmOpensIsAcknowledgedAndClears(t *testing.T) {
 		}
 		if st := s.get("/equipment/press-01/status").json(t)["status"]; st != "ONLINE" {
 			t.Errorf("status %v once the alarm cleared, want ONLINE", st)
+		}
+		metrics := string(s.get("/metrics").body)
+		for _, line := range []string{`plm_alarm_events_total{event="opened",severity="CRITICAL"} 1`,
+			`plm_alarm_events_total{event="cleared",severity="CRITICAL"} 1`} {
+			if !strings.Contains(metrics, line) {
+				t.Errorf("/metrics lacks %s", line)
+			}
 		}
 	})
 }
