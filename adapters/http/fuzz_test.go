@@ -837,6 +837,87 @@ func FuzzAlertHistoryQuery(f *testing.F) {
 	})
 }
 
+// FuzzAlarmListQuery: GET /alarms. The query is accepted exactly when its parameters keep
+// the rules of the alert history's, and state is a list of alarm states; then the page holds
+// at most pageSize alarms, each matching the filters, in the order asked.
+func FuzzAlarmListQuery(f *testing.F) {
+	s := newFuzzService(f)
+	states := []string{"ACTIVE", "ACKNOWLEDGED", "CLEARED"}
+	f.Fuzz(func(t *testing.T, raw string) {
+		uri := "/alarms?" + raw
+		status, body := s.serve(t, fiber.MethodGet, uri, "", nil)
+		if unparsable(t, uri, status, body) {
+			return
+		}
+		values, bad := queryArgs(uri, "equipmentId", "sensorType", "severity", "state", "from", "to", "page", "pageSize", "sort")
+		ok := !bad
+		id, hasID := values["equipmentId"]
+		ok = ok && (!hasID || contractEquipmentID(id))
+		typ, hasType := values["sensorType"]
+		ok = ok && (!hasType || slices.Contains(contractTypes, typ))
+		list := func(name string, allowed []string) []string {
+			v, given := values[name]
+			if !given {
+				return nil
+			}
+			var out []string
+			for item := range strings.SplitSeq(v, ",") {
+				out = append(out, strings.TrimSpace(item))
+				ok = ok && slices.Contains(allowed, strings.TrimSpace(item))
+			}
+			return out
+		}
+		severities, wantStates := list("severity", contractSeverity), list("state", states)
+		var from, to time.Time
+		okFrom, okTo := true, true
+		if v, given := values["from"]; given {
+			from, okFrom = contractTime(v)
+		}
+		if v, given := values["to"]; given {
+			to, okTo = contractTime(v)
+		}
+		_, hasFrom := values["from"]
+		_, hasTo := values["to"]
+		ok = ok && okFrom && okTo && (!hasFrom || !hasTo || from.Before(to))
+		page, okPage := intIn(values, "page", 1, 1, 1_000_000)
+		pageSize, okSize := intIn(values, "pageSize", 50, 1, 500)
+		sort, okSort := oneOf(values, "sort", "desc", "asc", "desc")
+		ok = ok && okPage && okSize && okSort
+		if !ok {
+			if e := errorOf(t, status, body); status != 400 || e.Code != codeInvalidQuery {
+				t.Fatalf("%q: %d %s, want 400 invalid_query", raw, status, body)
+			}
+			return
+		}
+		if status != 200 {
+			t.Fatalf("%q: %d %s, want 200", raw, status, body)
+		}
+		var res alarmPage
+		if err := json.Unmarshal(body, &res); err != nil {
+			t.Fatalf("%q: %s (%v)", raw, body, err)
+		}
+		p := res.Pagination
+		if p.Page != page || p.PageSize != pageSize || len(res.Data) > pageSize ||
+			p.TotalPages != (p.Total+int64(pageSize)-1)/int64(pageSize) {
+			t.Fatalf("%q: pagination %+v with %d alarms, asked page %d of %d", raw, p, len(res.Data), page, pageSize)
+		}
+		var last time.Time
+		for i, a := range res.Data {
+			at := answeredTime(t, a.OpenedAt)
+			switch {
+			case hasID && a.EquipmentID != id, hasType && a.SensorType != typ,
+				severities != nil && !slices.Contains(severities, a.Severity),
+				wantStates != nil && !slices.Contains(wantStates, a.State),
+				hasFrom && at.Before(from.Truncate(time.Millisecond)), hasTo && !at.Before(to):
+				t.Fatalf("%q: alarm outside the filters: %+v", raw, a)
+			case i > 0 && (sort == "desc" && at.After(last) || sort == "asc" && at.Before(last)):
+				t.Fatalf("%q: alarms not in %s order: %s", raw, sort, body)
+			}
+			last = at
+		}
+	})
+}
+
 // FuzzProductionMetricsQuery: GET /metrics/production. The query is accepted exactly when
 // API.md allows it and the range holds at most 10,000 buckets; then from and to are echoed
 // as asked, and the series has one entry per bucket, consecutive, covering [from, to).
