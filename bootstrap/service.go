@@ -150,13 +150,13 @@ func startQueue(lc fx.Lifecycle, q *watermill.Embedded) {
 	lc.Append(fx.Hook{OnStart: q.Start, OnStop: q.Stop})
 }
 
-func startServer(lc fx.Lifecycle, s *httpadapter.Server, log *slog.Logger) {
+func startServer(lc fx.Lifecycle, s *httpadapter.Server, sensors rules.Set, log *slog.Logger) {
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := s.Start(ctx); err != nil {
 				return err
 			}
-			log.Info("listening", "addr", s.Addr())
+			log.Info("listening", "addr", s.Addr(), "rules_version", sensors.Version())
 			return nil
 		},
 		OnStop: s.Stop,

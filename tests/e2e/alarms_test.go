@@ -101,3 +101,27 @@ func TestHardLimitFromTheRulesFileOpensAnAlarm(t *testing.T) {
 		}
 	})
 }
+
+// The service refuses to start on a rules file it cannot use, naming the file and the field,
+// and starts (logging the rules' version) on a good one.
+func TestServiceChecksTheRulesFileAtStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("types:\n  temperature:\n    windowSize: 20\n    minSamples: 50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runOnce(t, []string{"PLM_DATA_DIR=" + dir, "PLM_API_KEYS=" + apiKey, "PLM_ADDR=" + freeAddr(t),
+		"PLM_RULES_FILE=" + bad}, "run")
+	if code != 1 || !strings.Contains(stderr, "bad.yaml") || !strings.Contains(stderr, "types.temperature.minSamples") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant 1 and the file and field named", code, stderr)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("types:\n  temperature:\n    limits: {max: 150}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := runPLM(t, "PLM_DATA_DIR="+dir, "PLM_RULES_FILE="+good)
+	if !strings.Contains(p.stderr.String(), "rules_version=") {
+		t.Errorf("the start does not log the rules' version:\n%s", p.stderr)
+	}
+	p.terminate(t)
+}
