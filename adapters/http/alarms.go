@@ -77,18 +77,9 @@ func (h *handlers) alarmList(c *fiber.Ctx) error {
 		Severities:  q.severities(),
 		States:      q.states(),
 	}
-	var hasFrom, hasTo bool
-	filter.From, hasFrom = q.time("from")
-	filter.To, hasTo = q.time("to")
-	if hasFrom && hasTo {
-		q.ordered(filter.From, filter.To)
-	}
-	if hasTo && filter.To.IsZero() {
-		filter.To = filter.To.Add(-time.Nanosecond) // as alertHistory: the zero time is no bound to storage
-	}
-	page := q.int("page", 1, 1, maxPage)
-	pageSize := q.int("pageSize", defaultPageSize, 1, maxPageSize)
-	filter.Ascending = q.enum("sort", "desc", "asc", "desc") == "asc"
+	filter.From, filter.To = q.openRange()
+	page, pageSize, asc := q.paging()
+	filter.Ascending = asc
 	if err := q.err(); err != nil {
 		return err
 	}
@@ -109,20 +100,7 @@ func (h *handlers) alarmList(c *fiber.Ctx) error {
 
 // states reads a comma-separated list of alarm states (none when absent).
 func (q *queryParams) states() []alarm.State {
-	v, ok := q.lookup("state")
-	if !ok {
-		return nil
-	}
-	var out []alarm.State
-	for item := range strings.SplitSeq(v, ",") {
-		s, err := alarm.ParseState(strings.TrimSpace(item))
-		if err != nil {
-			q.fail("state", "must be a comma-separated list of ACTIVE, ACKNOWLEDGED, CLEARED")
-			return nil
-		}
-		out = append(out, s)
-	}
-	return out
+	return list(q, "state", alarm.ParseState, "must be a comma-separated list of ACTIVE, ACKNOWLEDGED, CLEARED")
 }
 
 // maxAlarmIDLen bounds an alarm id in a path.
@@ -153,11 +131,7 @@ func (h *handlers) alarmDetail(c *fiber.Ctx) error {
 	}
 	out := alarmDetailResponse{alarmResponse: newAlarmResponse(d.Alarm, h.clock.Now()), Readings: make([]alertResponse, len(d.Readings))}
 	for i, a := range d.Readings {
-		out.Readings[i] = alertResponse{
-			ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), Value: a.Value,
-			ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize,
-			Severity: string(a.Severity), Timestamp: formatTime(a.Timestamp), DetectedAt: formatTime(a.DetectedAt),
-		}
+		out.Readings[i] = newAlertResponse(a)
 	}
 	return c.JSON(out, mimeJSON)
 }

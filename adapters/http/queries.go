@@ -152,19 +152,9 @@ func (h *handlers) alertHistory(c *fiber.Ctx) error {
 		SensorType:  q.sensorType(),
 		Severities:  q.severities(),
 	}
-	var hasFrom, hasTo bool
-	filter.From, hasFrom = q.time("from")
-	filter.To, hasTo = q.time("to")
-	if hasFrom && hasTo {
-		q.ordered(filter.From, filter.To)
-	}
-	if hasTo && filter.To.IsZero() {
-		// Storage reads the zero time as no bound; the instant before it is the same bound.
-		filter.To = filter.To.Add(-time.Nanosecond)
-	}
-	page := q.int("page", 1, 1, maxPage)
-	pageSize := q.int("pageSize", defaultPageSize, 1, maxPageSize)
-	filter.Ascending = q.enum("sort", "desc", "asc", "desc") == "asc"
+	filter.From, filter.To = q.openRange()
+	page, pageSize, asc := q.paging()
+	filter.Ascending = asc
 	if err := q.err(); err != nil {
 		return err
 	}
@@ -178,31 +168,63 @@ func (h *handlers) alertHistory(c *fiber.Ctx) error {
 		Pagination: pagination{Page: res.Page, PageSize: res.PageSize, Total: res.Total, TotalPages: res.TotalPages},
 	}
 	for i, a := range res.Alerts {
-		out.Data[i] = alertResponse{
-			ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), Value: a.Value,
-			ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize,
-			Severity: string(a.Severity), Timestamp: formatTime(a.Timestamp), DetectedAt: formatTime(a.DetectedAt),
-		}
+		out.Data[i] = newAlertResponse(a)
 	}
 	return c.JSON(out, mimeJSON)
 }
 
-// severities reads a comma-separated list of severities (none when absent).
-func (q *queryParams) severities() []anomaly.Severity {
-	v, ok := q.lookup("severity")
+func newAlertResponse(a anomaly.Anomaly) alertResponse {
+	return alertResponse{
+		ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), Value: a.Value,
+		ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize,
+		Severity: string(a.Severity), Timestamp: formatTime(a.Timestamp), DetectedAt: formatTime(a.DetectedAt),
+	}
+}
+
+// openRange reads from and to, each an open end when absent; given both, from must be
+// before to.
+func (q *queryParams) openRange() (from, to time.Time) {
+	from, hasFrom := q.time("from")
+	to, hasTo := q.time("to")
+	if hasFrom && hasTo {
+		q.ordered(from, to)
+	}
+	if hasTo && to.IsZero() {
+		// Storage reads the zero time as no bound; the instant before it is the same bound.
+		to = to.Add(-time.Nanosecond)
+	}
+	return from, to
+}
+
+// paging reads page, pageSize and sort (desc by default).
+func (q *queryParams) paging() (page, pageSize int, ascending bool) {
+	page = q.int("page", 1, 1, maxPage)
+	pageSize = q.int("pageSize", defaultPageSize, 1, maxPageSize)
+	return page, pageSize, q.enum("sort", "desc", "asc", "desc") == "asc"
+}
+
+// list reads the comma-separated list name (nil when absent), each item trimmed and parsed;
+// an item that does not parse fails the parameter with message.
+func list[T any](q *queryParams, name string, parse func(string) (T, error), message string) []T {
+	v, ok := q.lookup(name)
 	if !ok {
 		return nil
 	}
-	var out []anomaly.Severity
+	var out []T
 	for item := range strings.SplitSeq(v, ",") {
-		s, err := anomaly.ParseSeverity(strings.TrimSpace(item))
+		x, err := parse(strings.TrimSpace(item))
 		if err != nil {
-			q.fail("severity", "must be a comma-separated list of LOW, MEDIUM, CRITICAL")
+			q.fail(name, message)
 			return nil
 		}
-		out = append(out, s)
+		out = append(out, x)
 	}
 	return out
+}
+
+// severities reads a comma-separated list of severities (none when absent).
+func (q *queryParams) severities() []anomaly.Severity {
+	return list(q, "severity", anomaly.ParseSeverity, "must be a comma-separated list of LOW, MEDIUM, CRITICAL")
 }
 
 type productionResponse struct {

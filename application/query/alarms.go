@@ -48,21 +48,14 @@ func NewAlarmsHandler(al ports.AlarmRepository, an ports.AnomalyRepository) *Ala
 
 // List returns the page asked for; a page past the end is empty.
 func (h *AlarmsHandler) List(ctx context.Context, q AlarmList) (AlarmPage, error) {
-	if q.Page < 1 {
-		q.Page = 1
-	}
-	if q.PageSize < 1 {
-		q.PageSize = DefaultPageSize
-	}
+	p := pageOf(q.Page, q.PageSize)
 	f := q.Filter
-	f.Offset = (q.Page - 1) * q.PageSize
-	f.Limit = q.PageSize
+	f.Offset, f.Limit = p.offset(), p.size
 	list, total, err := h.alarms.Find(ctx, f)
 	if err != nil {
 		return AlarmPage{}, fmt.Errorf("list alarms: %w", err)
 	}
-	pages := (total + int64(q.PageSize) - 1) / int64(q.PageSize)
-	return AlarmPage{Alarms: list, Page: q.Page, PageSize: q.PageSize, Total: total, TotalPages: pages}, nil
+	return AlarmPage{Alarms: list, Page: p.number, PageSize: p.size, Total: total, TotalPages: p.count(total)}, nil
 }
 
 // Get returns the alarm with its anomalous readings: the anomalies of its sensor timestamped

@@ -40,19 +40,31 @@ func NewAlertHistoryHandler(a ports.AnomalyRepository) *AlertHistoryHandler {
 
 // Handle returns the page asked for; a page past the end is empty.
 func (h *AlertHistoryHandler) Handle(ctx context.Context, q AlertHistory) (AlertPage, error) {
-	if q.Page < 1 {
-		q.Page = 1
-	}
-	if q.PageSize < 1 {
-		q.PageSize = DefaultPageSize
-	}
+	p := pageOf(q.Page, q.PageSize)
 	f := q.Filter
-	f.Offset = (q.Page - 1) * q.PageSize
-	f.Limit = q.PageSize
+	f.Offset, f.Limit = p.offset(), p.size
 	list, total, err := h.anomalies.Find(ctx, f)
 	if err != nil {
 		return AlertPage{}, fmt.Errorf("list anomalies: %w", err)
 	}
-	pages := (total + int64(q.PageSize) - 1) / int64(q.PageSize)
-	return AlertPage{Alerts: list, Page: q.Page, PageSize: q.PageSize, Total: total, TotalPages: pages}, nil
+	return AlertPage{Alerts: list, Page: p.number, PageSize: p.size, Total: total, TotalPages: p.count(total)}, nil
 }
+
+// page is a page asked for, the contract's defaults filled in.
+type page struct{ number, size int }
+
+// pageOf fills in the defaults for a number or size below 1 (1, DefaultPageSize).
+func pageOf(number, size int) page {
+	if number < 1 {
+		number = 1
+	}
+	if size < 1 {
+		size = DefaultPageSize
+	}
+	return page{number, size}
+}
+
+func (p page) offset() int { return (p.number - 1) * p.size }
+
+// count is how many pages total items fill.
+func (p page) count(total int64) int64 { return (total + int64(p.size) - 1) / int64(p.size) }
