@@ -18,6 +18,8 @@ type Commands struct {
 	ProcessReadings  *command.ProcessReadingsHandler
 	UpsertEquipment  *command.UpsertEquipmentHandler
 	AcknowledgeAlarm *command.AcknowledgeAlarmHandler
+	SetMaintenance   *command.SetMaintenanceHandler
+	EndMaintenance   *command.EndMaintenanceHandler
 }
 
 // Queries are the use cases that read state.
@@ -48,12 +50,14 @@ type params struct {
 	ProductionMetrics *query.ProductionMetricsHandler
 	AcknowledgeAlarm  *command.AcknowledgeAlarmHandler
 	Alarms            *query.AlarmsHandler
+	SetMaintenance    *command.SetMaintenanceHandler
+	EndMaintenance    *command.EndMaintenanceHandler
 }
 
 func newApplication(p params) Application {
 	return Application{
 		Commands: Commands{IngestReadings: p.IngestReadings, ProcessReadings: p.ProcessReadings, UpsertEquipment: p.UpsertEquipment,
-			AcknowledgeAlarm: p.AcknowledgeAlarm},
+			AcknowledgeAlarm: p.AcknowledgeAlarm, SetMaintenance: p.SetMaintenance, EndMaintenance: p.EndMaintenance},
 		Queries: Queries{Equipment: p.Equipment, EquipmentStatus: p.EquipmentStatus, SensorHistory: p.SensorHistory,
 			AlertHistory: p.AlertHistory, ProductionMetrics: p.ProductionMetrics, Alarms: p.Alarms},
 	}
@@ -73,45 +77,51 @@ var Module = fx.Module("application",
 		newProductionMetricsHandler,
 		command.NewAcknowledgeAlarmHandler,
 		query.NewAlarmsHandler,
+		command.NewSetMaintenanceHandler,
+		command.NewEndMaintenanceHandler,
 		newApplication,
 	),
 )
 
-func newEquipmentHandler(repo ports.EquipmentRepository, a ports.AlarmRepository, c ports.Clock, rules equipment.Rules) *query.EquipmentHandler {
-	return query.NewEquipmentHandler(repo, c, rules).WithAlarms(a)
+func newEquipmentHandler(repo ports.EquipmentRepository, a ports.AlarmRepository, m ports.MaintenanceRepository,
+	c ports.Clock, rules equipment.Rules) *query.EquipmentHandler {
+	return query.NewEquipmentHandler(repo, c, rules).WithAlarms(a).WithMaintenance(m)
 }
 
 type statusParams struct {
 	fx.In
-	Equipment ports.EquipmentRepository
-	Readings  ports.ReadingRepository
-	Anomalies ports.AnomalyRepository
-	Alarms    ports.AlarmRepository
-	Live      ports.LiveStore `optional:"true"`
-	Clock     ports.Clock
-	Rules     equipment.Rules
+	Equipment   ports.EquipmentRepository
+	Readings    ports.ReadingRepository
+	Anomalies   ports.AnomalyRepository
+	Alarms      ports.AlarmRepository
+	Maintenance ports.MaintenanceRepository
+	Live        ports.LiveStore `optional:"true"`
+	Clock       ports.Clock
+	Rules       equipment.Rules
 }
 
 func newEquipmentStatusHandler(p statusParams) *query.EquipmentStatusHandler {
-	return query.NewEquipmentStatusHandler(p.Equipment, p.Readings, p.Anomalies, p.Live, p.Clock, p.Rules).WithAlarms(p.Alarms)
+	return query.NewEquipmentStatusHandler(p.Equipment, p.Readings, p.Anomalies, p.Live, p.Clock, p.Rules).
+		WithAlarms(p.Alarms).WithMaintenance(p.Maintenance)
 }
 
 type processParams struct {
 	fx.In
-	Readings  ports.ReadingRepository
-	Equipment ports.EquipmentRepository
-	Writer    ports.BatchWriter
-	Alarms    ports.AlarmRepository
-	Clock     ports.Clock
-	IDs       ports.IDGenerator
-	Detector  anomaly.Config
-	Rules     equipment.Rules
-	Sensors   rules.Set
+	Readings    ports.ReadingRepository
+	Equipment   ports.EquipmentRepository
+	Writer      ports.BatchWriter
+	Alarms      ports.AlarmRepository
+	Maintenance ports.MaintenanceRepository
+	Clock       ports.Clock
+	IDs         ports.IDGenerator
+	Detector    anomaly.Config
+	Rules       equipment.Rules
+	Sensors     rules.Set
 }
 
 func newProcessReadingsHandler(p processParams) *command.ProcessReadingsHandler {
 	return command.NewProcessReadingsHandler(p.Readings, p.Equipment, p.Writer, p.Clock, p.IDs, p.Detector, p.Rules).
-		WithAlarms(p.Alarms, p.Sensors)
+		WithAlarms(p.Alarms, p.Sensors).WithMaintenance(p.Maintenance, command.DefaultMaintenanceTTL)
 }
 
 func newProductionMetricsHandler(r ports.ReadingRepository, an ports.AnomalyRepository, eq ports.EquipmentRepository,

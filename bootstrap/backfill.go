@@ -51,11 +51,12 @@ func Backfill(ctx context.Context, cfg Config, log *slog.Logger, p *simulator.Pl
 	}
 	var deps struct {
 		fx.In
-		Readings  ports.ReadingRepository
-		Equipment ports.EquipmentRepository
-		Writer    ports.BatchWriter
-		Alarms    ports.AlarmRepository
-		Folder    ports.RollupFolder `optional:"true"`
+		Readings    ports.ReadingRepository
+		Equipment   ports.EquipmentRepository
+		Writer      ports.BatchWriter
+		Alarms      ports.AlarmRepository
+		Maintenance ports.MaintenanceRepository
+		Folder      ports.RollupFolder `optional:"true"`
 	}
 	app := fx.New(
 		fx.NopLogger,
@@ -77,7 +78,8 @@ func Backfill(ctx context.Context, cfg Config, log *slog.Logger, p *simulator.Pl
 		return BackfillResult{}, err
 	}
 	h := command.NewProcessReadingsHandler(deps.Readings, deps.Equipment, deps.Writer,
-		system.Clock{}, system.IDs{}, cfg.Detector, cfg.Rules).WithAlarms(deps.Alarms, sensors)
+		system.Clock{}, system.IDs{}, cfg.Detector, cfg.Rules).WithAlarms(deps.Alarms, sensors).
+		WithMaintenance(deps.Maintenance, command.DefaultMaintenanceTTL)
 	var res BackfillResult
 	began := time.Now()
 	lastLine := began

@@ -96,10 +96,11 @@ func redisQueue(cfg Config, role Role) fx.Option {
 	opts = append(opts,
 		fx.Provide(
 			watermill.NewProcessor,
-			func(r ports.ReadingRepository, e ports.EquipmentRepository, a ports.AlarmRepository, c ports.Clock,
-				ids ports.IDGenerator, d anomaly.Config, rules equipment.Rules, sensors sensorrules.Set) redisstream.HandlerFactory {
+			func(r ports.ReadingRepository, e ports.EquipmentRepository, a ports.AlarmRepository, m ports.MaintenanceRepository,
+				c ports.Clock, ids ports.IDGenerator, d anomaly.Config, rules equipment.Rules, sensors sensorrules.Set) redisstream.HandlerFactory {
 				return func(w ports.BatchWriter) *command.ProcessReadingsHandler {
-					return command.NewProcessReadingsHandler(r, e, w, c, ids, d, rules).WithAlarms(a, sensors)
+					return command.NewProcessReadingsHandler(r, e, w, c, ids, d, rules).WithAlarms(a, sensors).
+						WithMaintenance(m, command.DefaultMaintenanceTTL)
 				}
 			},
 			func(c goredis.UniversalClient, log *slog.Logger) (*redisstream.Notifier, error) {

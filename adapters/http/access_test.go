@@ -26,6 +26,8 @@ var routeScopes = map[string]plmhttp.Scope{
 	"GET /alarms/:id":                   plmhttp.ScopeRead,
 	"POST /alarms/:id/ack":              plmhttp.ScopeRead,
 	"PUT /equipment/:id":                plmhttp.ScopeAdmin,
+	"PUT /equipment/:id/maintenance":    plmhttp.ScopeAdmin,
+	"DELETE /equipment/:id/maintenance": plmhttp.ScopeAdmin,
 	"GET /healthz":                      "",
 	"GET /readyz":                       "",
 	"GET /openapi.yaml":                 "",

@@ -31,12 +31,15 @@ type equipmentResponse struct {
 	Status     string   `json:"status"`
 	LastSeenAt jsonTime `json:"lastSeenAt"`
 	CreatedAt  jsonTime `json:"createdAt"`
+	// Maintenance is the maintenance window under way or ahead, if any (an extension).
+	Maintenance *maintenanceWindow `json:"maintenance,omitempty"`
 }
 
 func newEquipmentResponse(v query.EquipmentView) equipmentResponse {
 	return equipmentResponse{
 		ID: v.ID, Name: v.Name, Line: v.Line, Location: v.Location, Status: string(v.Status),
 		LastSeenAt: jsonTime(v.LastSeenAt), CreatedAt: jsonTime(v.CreatedAt),
+		Maintenance: newMaintenanceWindow(v.Maintenance),
 	}
 }
 
@@ -167,6 +170,8 @@ type statusResponse struct {
 	SecondsSinceLastSeen *float64                `json:"secondsSinceLastSeen"`
 	LatestReadings       []latestReadingResponse `json:"latestReadings"`
 	RecentAnomalies      int64                   `json:"recentAnomalies"`
+	// Maintenance is the maintenance window under way or ahead, if any (an extension).
+	Maintenance *maintenanceWindow `json:"maintenance,omitempty"`
 }
 
 type latestReadingResponse struct {
@@ -193,6 +198,7 @@ func (h *handlers) equipmentStatus(c *fiber.Ctx) error {
 		LastSeenAt:      jsonTime(st.LastSeenAt),
 		LatestReadings:  make([]latestReadingResponse, len(st.LatestReadings)),
 		RecentAnomalies: st.RecentAnomalies,
+		Maintenance:     newMaintenanceWindow(st.Maintenance),
 	}
 	if !st.LastSeenAt.IsZero() {
 		secs := roundMillis(st.SecondsSinceLastSeen)

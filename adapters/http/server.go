@@ -179,6 +179,8 @@ func NewServer(d Deps) (*Server, error) {
 	s.app.Get("/equipment/:id", read, h.getEquipment)
 	s.app.Put("/equipment/:id", admin, requireJSON, h.putEquipment)
 	s.app.Get("/equipment/:id/status", read, h.equipmentStatus)
+	s.app.Put("/equipment/:id/maintenance", admin, requireJSON, h.putMaintenance)
+	s.app.Delete("/equipment/:id/maintenance", admin, h.deleteMaintenance)
 	s.app.Get("/equipment/:id/sensor-history", read, h.sensorHistory)
 	s.app.Get("/alerts/history", read, h.alertHistory)
 	s.app.Get("/metrics/production", read, h.productionMetrics)

@@ -47,7 +47,7 @@ func routes(s *plmhttp.Server) []string {
 func TestAuth_every_protected_route_needs_a_valid_key(t *testing.T) {
 	h := newHarness(t, recording())
 	all := routes(h.server)
-	require.Len(t, all, 15)
+	require.Len(t, all, 17)
 	for _, route := range all {
 		method, path, _ := strings.Cut(route, " ")
 		if slices.Contains(publicRoutes, path) {

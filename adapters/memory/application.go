@@ -22,18 +22,20 @@ func NewApplication(s *Store, clock ports.Clock, pub ports.ReadingsPublisher, id
 		panic(fmt.Sprintf("the default rules are invalid: %v", err))
 	}
 	eq := equipment.DefaultRules
-	alarms := s.Alarms()
+	alarms, maintenance := s.Alarms(), s.Maintenance()
 	return application.Application{
 		Commands: application.Commands{
 			IngestReadings: command.NewIngestReadingsHandler(pub, clock, ids),
 			ProcessReadings: command.NewProcessReadingsHandler(s, s, s, clock, ids, anomaly.DefaultConfig, eq).
-				WithAlarms(alarms, set),
+				WithAlarms(alarms, set).WithMaintenance(maintenance, command.DefaultMaintenanceTTL),
 			UpsertEquipment:  command.NewUpsertEquipmentHandler(s, clock),
 			AcknowledgeAlarm: command.NewAcknowledgeAlarmHandler(alarms, clock),
+			SetMaintenance:   command.NewSetMaintenanceHandler(maintenance, clock),
+			EndMaintenance:   command.NewEndMaintenanceHandler(maintenance, s, clock),
 		},
 		Queries: application.Queries{
-			Equipment:         query.NewEquipmentHandler(s, clock, eq).WithAlarms(alarms),
-			EquipmentStatus:   query.NewEquipmentStatusHandler(s, s, s, nil, clock, eq).WithAlarms(alarms),
+			Equipment:         query.NewEquipmentHandler(s, clock, eq).WithAlarms(alarms).WithMaintenance(maintenance),
+			EquipmentStatus:   query.NewEquipmentStatusHandler(s, s, s, nil, clock, eq).WithAlarms(alarms).WithMaintenance(maintenance),
 			SensorHistory:     query.NewSensorHistoryHandler(s, s),
 			AlertHistory:      query.NewAlertHistoryHandler(s),
 			ProductionMetrics: query.NewProductionMetricsHandler(s, s, s, clock, eq).WithAlarms(alarms),

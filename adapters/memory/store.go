@@ -33,6 +33,8 @@ type Store struct {
 	sessions  []equipment.Session
 	epochs    map[int]int64 // by partition
 	alarms    []alarm.Alarm // in the order opened
+	// maintenance holds each equipment's window (see Maintenance); nil until the first.
+	maintenance map[string]equipment.Maintenance
 }
 
 var (

@@ -188,7 +188,7 @@ func sharedDB(t testing.TB) *postgres.DB {
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
 		"TRUNCATE equipment, sensor_readings, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
-			"partition_epochs RESTART IDENTITY")
+			"partition_epochs, equipment_maintenance RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)
 	}
@@ -208,12 +208,13 @@ func open(t testing.TB, url string) *postgres.DB {
 
 func stores(db *postgres.DB) portstest.Stores {
 	return portstest.Stores{
-		Readings:  postgres.NewReadingRepository(db),
-		Anomalies: postgres.NewAnomalyRepository(db),
-		Equipment: postgres.NewEquipmentRepository(db),
-		Writer:    postgres.NewBatchWriter(db),
-		Fencer:    postgres.NewPartitionFencer(db),
-		Rollups:   postgres.NewRollupFolder(db),
-		Alarms:    postgres.NewAlarmRepository(db),
+		Readings:    postgres.NewReadingRepository(db),
+		Anomalies:   postgres.NewAnomalyRepository(db),
+		Equipment:   postgres.NewEquipmentRepository(db),
+		Writer:      postgres.NewBatchWriter(db),
+		Fencer:      postgres.NewPartitionFencer(db),
+		Rollups:     postgres.NewRollupFolder(db),
+		Alarms:      postgres.NewAlarmRepository(db),
+		Maintenance: postgres.NewMaintenanceRepository(db),
 	}
 }

@@ -16,14 +16,15 @@ import (
 
 type provided struct {
 	fx.In
-	DB        *postgres.DB
-	Readings  ports.ReadingRepository
-	Anomalies ports.AnomalyRepository
-	Equipment ports.EquipmentRepository
-	Writer    ports.BatchWriter
-	Fencer    ports.PartitionFencer
-	Rollups   ports.RollupFolder
-	Pingers   []ports.Pinger `group:"pingers"`
+	DB          *postgres.DB
+	Readings    ports.ReadingRepository
+	Anomalies   ports.AnomalyRepository
+	Equipment   ports.EquipmentRepository
+	Maintenance ports.MaintenanceRepository
+	Writer      ports.BatchWriter
+	Fencer      ports.PartitionFencer
+	Rollups     ports.RollupFolder
+	Pingers     []ports.Pinger `group:"pingers"`
 }
 
 func TestIntegrationModuleProvidesThePortsAndClosesOnStop(t *testing.T) {

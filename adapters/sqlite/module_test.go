@@ -16,12 +16,13 @@ import (
 
 type provided struct {
 	fx.In
-	DB        *sqlite.DB
-	Readings  ports.ReadingRepository
-	Anomalies ports.AnomalyRepository
-	Equipment ports.EquipmentRepository
-	Writer    ports.BatchWriter
-	Pingers   []ports.Pinger `group:"pingers"`
+	DB          *sqlite.DB
+	Readings    ports.ReadingRepository
+	Anomalies   ports.AnomalyRepository
+	Equipment   ports.EquipmentRepository
+	Maintenance ports.MaintenanceRepository
+	Writer      ports.BatchWriter
+	Pingers     []ports.Pinger `group:"pingers"`
 }
 
 func TestModuleProvidesThePortsAndClosesOnStop(t *testing.T) {

@@ -31,11 +31,12 @@ func open(t testing.TB) (*sqlite.DB, string) {
 
 func stores(db *sqlite.DB) portstest.Stores {
 	return portstest.Stores{
-		Readings:  sqlite.NewReadingRepository(db),
-		Anomalies: sqlite.NewAnomalyRepository(db),
-		Alarms:    sqlite.NewAlarmRepository(db),
-		Equipment: sqlite.NewEquipmentRepository(db),
-		Writer:    sqlite.NewBatchWriter(db),
+		Readings:    sqlite.NewReadingRepository(db),
+		Anomalies:   sqlite.NewAnomalyRepository(db),
+		Alarms:      sqlite.NewAlarmRepository(db),
+		Equipment:   sqlite.NewEquipmentRepository(db),
+		Writer:      sqlite.NewBatchWriter(db),
+		Maintenance: sqlite.NewMaintenanceRepository(db),
 	}
 }
 
@@ -90,7 +91,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 
 	applied, err := sqlite.AppliedMigrations(t.Context(), again)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1, 2}, applied)
+	assert.Equal(t, []int64{1, 2, 3}, applied)
 }
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
@@ -33,10 +34,24 @@ type ProcessReadingsHandler struct {
 	sensorRules *rules.Set
 	alarms      ports.AlarmRepository
 
+	// With maintenance (WithMaintenance): where the windows are kept, and how long a window
+	// loaded from there is trusted.
+	maintenance    ports.MaintenanceRepository
+	maintenanceTTL time.Duration
+
 	mu        sync.Mutex
 	detectors map[sensor.Type]*anomaly.Detector
 	trackers  map[sensor.Key]*alarm.Tracker
 	sessions  map[string]equipment.Session // the latest session of each equipment seen
+	windows   map[string]cachedWindow      // each equipment's maintenance window, as last loaded
+}
+
+// cachedWindow is an equipment's maintenance window (or the lack of one) as loaded at loaded,
+// on the handler's clock.
+type cachedWindow struct {
+	window equipment.Maintenance
+	set    bool
+	loaded time.Time
 }
 
 // NewProcessReadingsHandler builds the handler; cfg must be valid.
@@ -50,6 +65,7 @@ func NewProcessReadingsHandler(
 		detectors: make(map[sensor.Type]*anomaly.Detector, len(sensor.Types)),
 		trackers:  make(map[sensor.Key]*alarm.Tracker),
 		sessions:  make(map[string]equipment.Session),
+		windows:   make(map[string]cachedWindow),
 	}
 	for _, t := range sensor.Types {
 		h.detectors[t] = d
@@ -65,6 +81,29 @@ func (h *ProcessReadingsHandler) WithAlarms(repo ports.AlarmRepository, set rule
 	for _, t := range sensor.Types {
 		h.detectors[t] = anomaly.NewDetector(set.For(t).Detector)
 	}
+	return h
+}
+
+// DefaultMaintenanceTTL is how long a worker trusts a maintenance window it loaded: a window
+// set, changed or ended through another process (the API) applies to the readings it
+// processes at most this much later.
+const DefaultMaintenanceTTL = time.Second
+
+// WithMaintenance, with WithAlarms, opens no alarm on a reading received (ReceivedAt) within
+// its equipment's maintenance window: the reading is still judged and stored, its anomaly
+// recorded, and an alarm already open still grows and clears (alarm.Observation.Quiet). The
+// receipt time decides, not the reading's own timestamp (which the machine sets) nor the time
+// of processing (which a backlog delays), so that a reading is judged as it was when it came.
+//
+// Windows are set through the API, possibly in another process, so the handler does not keep
+// them itself: it loads those of a batch's equipment in one call, and reuses what it loaded
+// for ttl (DefaultMaintenanceTTL when not positive) on its clock before loading them again.
+// A window thus takes effect, and ends, up to ttl late. Call it before the first Handle.
+func (h *ProcessReadingsHandler) WithMaintenance(repo ports.MaintenanceRepository, ttl time.Duration) *ProcessReadingsHandler {
+	if ttl <= 0 {
+		ttl = DefaultMaintenanceTTL
+	}
+	h.maintenance, h.maintenanceTTL = repo, ttl
 	return h
 }
 
@@ -143,6 +182,9 @@ func (h *ProcessReadingsHandler) unstored(ctx context.Context, rs []sensor.Readi
 // it advances are dropped again by forget if the write fails.
 func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading) (ports.ProcessedBatch, []AlarmChange, error) {
 	now := h.clock.Now().UTC()
+	if err := h.loadWindows(ctx, rs, now); err != nil {
+		return ports.ProcessedBatch{}, nil, err
+	}
 	batch := ports.ProcessedBatch{Readings: make([]ports.StoredReading, len(rs))}
 	sightings := make(map[string]*ports.Sighting)
 	var order []string
@@ -162,7 +204,9 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 		if h.sensorRules != nil {
 			sr := h.sensorRules.For(k.Type)
 			v = sr.Judge(v, r.Value)
-			change, err := h.track(ctx, r, sr.Observation(v, r.Value, r.Timestamp))
+			o := sr.Observation(v, r.Value, r.Timestamp)
+			o.Quiet = h.underMaintenance(r)
+			change, err := h.track(ctx, r, o)
 			if err != nil {
 				h.forget(rs[:i+1])
 				return ports.ProcessedBatch{}, nil, err
@@ -200,6 +244,47 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 	}
 	batch.Sessions = sessions
 	return batch, changes, nil
+}
+
+// loadWindows loads, in one call, the maintenance windows of the equipment of rs that the
+// handler has not loaded within its TTL before now (or loaded at a time after now: the
+// clock went back).
+func (h *ProcessReadingsHandler) loadWindows(ctx context.Context, rs []sensor.Reading, now time.Time) error {
+	if h.maintenance == nil || h.sensorRules == nil {
+		return nil
+	}
+	var stale []string
+	seen := make(map[string]bool)
+	for _, r := range rs {
+		id := r.EquipmentID
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if c, ok := h.windows[id]; ok && !now.Before(c.loaded) && now.Sub(c.loaded) < h.maintenanceTTL {
+			continue
+		}
+		stale = append(stale, id)
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	got, err := h.maintenance.Windows(ctx, stale)
+	if err != nil {
+		return fmt.Errorf("load maintenance windows of %d equipment: %w", len(stale), err)
+	}
+	for _, id := range stale {
+		m, ok := got[id]
+		h.windows[id] = cachedWindow{window: m, set: ok, loaded: now}
+	}
+	return nil
+}
+
+// underMaintenance reports whether r was received within its equipment's maintenance window,
+// as loaded by loadWindows.
+func (h *ProcessReadingsHandler) underMaintenance(r sensor.Reading) bool {
+	c := h.windows[r.EquipmentID]
+	return c.set && c.window.Covers(r.ReceivedAt)
 }
 
 // track folds the observation of r into its sensor's alarms. A sensor's tracker is warmed, the

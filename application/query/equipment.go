@@ -3,6 +3,7 @@ package query
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,14 +15,18 @@ import (
 type EquipmentView struct {
 	equipment.Equipment
 	Status equipment.Status
+	// Maintenance is the equipment's maintenance window when one is under way or ahead
+	// (nil otherwise: none, or one that has ended).
+	Maintenance *equipment.Maintenance
 }
 
 // EquipmentHandler lists equipment and fetches one.
 type EquipmentHandler struct {
-	repo   ports.EquipmentRepository
-	alarms ports.AlarmRepository // may be nil
-	clock  ports.Clock
-	rules  equipment.Rules
+	repo        ports.EquipmentRepository
+	alarms      ports.AlarmRepository       // may be nil
+	maintenance ports.MaintenanceRepository // may be nil
+	clock       ports.Clock
+	rules       equipment.Rules
 }
 
 // WithAlarms makes equipment with an open alarm ANOMALY while it is online.
@@ -30,10 +35,19 @@ func (h *EquipmentHandler) WithAlarms(a ports.AlarmRepository) *EquipmentHandler
 	return h
 }
 
-// statusOf is the status of e now: the rules' verdict, and ANOMALY while online with an open
-// alarm.
-func statusOf(ctx context.Context, alarms ports.AlarmRepository, rules equipment.Rules, id string, lastSeen, lastAnomaly, now time.Time) (equipment.Status, error) {
-	st := rules.StatusAt(lastSeen, lastAnomaly, now)
+// WithMaintenance makes equipment MAINTENANCE while a maintenance window covers now, and
+// shows the window until it ends.
+func (h *EquipmentHandler) WithMaintenance(m ports.MaintenanceRepository) *EquipmentHandler {
+	h.maintenance = m
+	return h
+}
+
+// statusOf is the status of e now, by precedence: MAINTENANCE while its window m (nil when
+// none) covers now; else the rules' verdict (OFFLINE, ANOMALY, ONLINE), with ANOMALY also
+// while online with an open alarm.
+func statusOf(ctx context.Context, alarms ports.AlarmRepository, rules equipment.Rules, id string, m *equipment.Maintenance,
+	lastSeen, lastAnomaly, now time.Time) (equipment.Status, error) {
+	st := rules.StatusWith(m, lastSeen, lastAnomaly, now)
 	if st != equipment.StatusOnline || alarms == nil {
 		return st, nil
 	}
@@ -45,6 +59,24 @@ func statusOf(ctx context.Context, alarms ports.AlarmRepository, rules equipment
 		return equipment.StatusAnomaly, nil
 	}
 	return st, nil
+}
+
+// maintenanceOf returns the equipment's window when one is under way or ahead at now, and
+// nil otherwise (or when repo is nil).
+func maintenanceOf(ctx context.Context, repo ports.MaintenanceRepository, id string, now time.Time) (*equipment.Maintenance, error) {
+	if repo == nil {
+		return nil, nil
+	}
+	m, err := repo.Get(ctx, id)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("maintenance of %s: %w", id, err)
+	case m.EndedBy(now):
+		return nil, nil
+	}
+	return &m, nil
 }
 
 // NewEquipmentHandler builds the handler.
@@ -59,13 +91,27 @@ func (h *EquipmentHandler) List(ctx context.Context) ([]EquipmentView, error) {
 		return nil, fmt.Errorf("list equipment: %w", err)
 	}
 	now := h.clock.Now()
+	var windows map[string]equipment.Maintenance
+	if h.maintenance != nil {
+		ids := make([]string, len(all))
+		for i, e := range all {
+			ids[i] = e.ID
+		}
+		if windows, err = h.maintenance.Windows(ctx, ids); err != nil {
+			return nil, fmt.Errorf("list equipment: maintenance windows: %w", err)
+		}
+	}
 	out := make([]EquipmentView, len(all))
 	for i, e := range all {
-		st, err := statusOf(ctx, h.alarms, h.rules, e.ID, e.LastSeenAt, e.LastAnomalyAt, now)
+		var m *equipment.Maintenance
+		if w, ok := windows[e.ID]; ok && !w.EndedBy(now) {
+			m = &w
+		}
+		st, err := statusOf(ctx, h.alarms, h.rules, e.ID, m, e.LastSeenAt, e.LastAnomalyAt, now)
 		if err != nil {
 			return nil, fmt.Errorf("list equipment: %w", err)
 		}
-		out[i] = EquipmentView{Equipment: e, Status: st}
+		out[i] = EquipmentView{Equipment: e, Status: st, Maintenance: m}
 	}
 	return out, nil
 }
@@ -76,11 +122,16 @@ func (h *EquipmentHandler) Get(ctx context.Context, id string) (EquipmentView, e
 	if err != nil {
 		return EquipmentView{}, fmt.Errorf("get equipment %s: %w", id, err)
 	}
-	st, err := statusOf(ctx, h.alarms, h.rules, id, e.LastSeenAt, e.LastAnomalyAt, h.clock.Now())
+	now := h.clock.Now()
+	m, err := maintenanceOf(ctx, h.maintenance, id, now)
 	if err != nil {
 		return EquipmentView{}, fmt.Errorf("get equipment %s: %w", id, err)
 	}
-	return EquipmentView{Equipment: e, Status: st}, nil
+	st, err := statusOf(ctx, h.alarms, h.rules, id, m, e.LastSeenAt, e.LastAnomalyAt, now)
+	if err != nil {
+		return EquipmentView{}, fmt.Errorf("get equipment %s: %w", id, err)
+	}
+	return EquipmentView{Equipment: e, Status: st, Maintenance: m}, nil
 }
 
 // EquipmentStatus is the live state of one equipment.
@@ -92,6 +143,8 @@ type EquipmentStatus struct {
 	LatestReadings       []ports.StoredReading
 	// RecentAnomalies counts anomalies detected within the anomaly window.
 	RecentAnomalies int64
+	// Maintenance is the equipment's maintenance window when one is under way or ahead.
+	Maintenance *equipment.Maintenance
 }
 
 // EquipmentStatusHandler answers what state an equipment is in.
@@ -101,18 +154,26 @@ type EquipmentStatus struct {
 // the equipment completely (after a Redis restart, say), and what it tells then warms the
 // live store. A live store that fails is passed over: the answer comes from the database.
 type EquipmentStatusHandler struct {
-	equipment ports.EquipmentRepository
-	readings  ports.ReadingRepository
-	anomalies ports.AnomalyRepository
-	live      ports.LiveStore       // may be nil
-	alarms    ports.AlarmRepository // may be nil
-	clock     ports.Clock
-	rules     equipment.Rules
+	equipment   ports.EquipmentRepository
+	readings    ports.ReadingRepository
+	anomalies   ports.AnomalyRepository
+	live        ports.LiveStore             // may be nil
+	alarms      ports.AlarmRepository       // may be nil
+	maintenance ports.MaintenanceRepository // may be nil
+	clock       ports.Clock
+	rules       equipment.Rules
 }
 
 // WithAlarms makes the equipment ANOMALY while online with an open alarm.
 func (h *EquipmentStatusHandler) WithAlarms(a ports.AlarmRepository) *EquipmentStatusHandler {
 	h.alarms = a
+	return h
+}
+
+// WithMaintenance makes the equipment MAINTENANCE while a maintenance window covers now, and
+// shows the window until it ends.
+func (h *EquipmentStatusHandler) WithMaintenance(m ports.MaintenanceRepository) *EquipmentStatusHandler {
+	h.maintenance = m
 	return h
 }
 
@@ -146,7 +207,11 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 	if err != nil {
 		return EquipmentStatus{}, fmt.Errorf("recent anomalies of %s: %w", id, err)
 	}
-	status, err := statusOf(ctx, h.alarms, h.rules, id, lastSeen, lastAnomaly, now)
+	m, err := maintenanceOf(ctx, h.maintenance, id, now)
+	if err != nil {
+		return EquipmentStatus{}, err
+	}
+	status, err := statusOf(ctx, h.alarms, h.rules, id, m, lastSeen, lastAnomaly, now)
 	if err != nil {
 		return EquipmentStatus{}, err
 	}
@@ -156,6 +221,7 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 		LastSeenAt:      lastSeen,
 		LatestReadings:  latest,
 		RecentAnomalies: recent,
+		Maintenance:     m,
 	}
 	if !lastSeen.IsZero() {
 		st.SecondsSinceLastSeen = max(0, now.Sub(lastSeen).Seconds())

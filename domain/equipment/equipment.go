@@ -17,6 +17,9 @@ const (
 	StatusOnline  Status = "ONLINE"
 	StatusOffline Status = "OFFLINE"
 	StatusAnomaly Status = "ANOMALY"
+	// StatusMaintenance: a maintenance window covers now (it takes precedence over the
+	// others; see Rules.StatusWith).
+	StatusMaintenance Status = "MAINTENANCE"
 )
 
 // Equipment is a machine that sends readings. LastSeenAt is when the service last received a

@@ -76,6 +76,15 @@ func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
 	if r := s.rollups(); r != nil {
 		calls = append(calls, namedCall{"FoldRollups", func() error { _, err := r.FoldRollups(t.Context()); return err }})
 	}
+	if m := s.Maintenance; m != nil {
+		calls = append(calls,
+			namedCall{"Maintenance.Set", func() error {
+				return m.Set(t.Context(), equipment.Maintenance{EquipmentID: press1, From: base, To: hour})
+			}},
+			namedCall{"Maintenance.Get", func() error { _, err := m.Get(t.Context(), press1); return err }},
+			namedCall{"Maintenance.End", func() error { return m.End(t.Context(), press1, base) }},
+			namedCall{"Maintenance.Windows", func() error { _, err := m.Windows(t.Context(), []string{press1}); return err }})
+	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.call()

@@ -34,6 +34,8 @@ type Stores struct {
 	// nil, the suite uses Writer if it implements ports.RollupFolder.
 	Rollups ports.RollupFolder
 	Alarms  ports.AlarmRepository
+	// Maintenance keeps the equipment's maintenance windows.
+	Maintenance ports.MaintenanceRepository
 }
 
 // fencer is the store's ports.PartitionFencer, or nil.
@@ -65,6 +67,7 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("PartitionFencer", func(t *testing.T) { PartitionFencer(t, newStores) })
 	t.Run("RollupFolder", func(t *testing.T) { RollupFolder(t, newStores) })
 	t.Run("AlarmRepository", func(t *testing.T) { AlarmRepository(t, newStores) })
+	t.Run("MaintenanceRepository", func(t *testing.T) { MaintenanceRepository(t, newStores) })
 }
 
 // The fixtures' equipment.
