@@ -39,6 +39,8 @@ type AlarmRepository interface {
 	Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error)
 	// AnyOpen reports whether the equipment has an open alarm.
 	AnyOpen(ctx context.Context, equipmentID string) (bool, error)
+	// OpenEquipment returns the equipment that has an open alarm.
+	OpenEquipment(ctx context.Context) (map[string]bool, error)
 	// Stats sums up the alarms that opened in [from, to), of one equipment or ("") all.
 	Stats(ctx context.Context, equipmentID string, from, to time.Time) (AlarmStats, error)
 }

@@ -43,6 +43,7 @@ func TestAlarms_a_spike_opens_one_alarm_that_calm_readings_clear(t *testing.T) {
 	}
 	assert.Equal(t, "ANOMALY", h.get("/equipment/press-01/status").json(t)["status"], "9 calm readings of 10")
 	assert.Equal(t, "ANOMALY", h.get("/equipment/press-01").json(t)["status"])
+	assert.Contains(t, string(h.get("/equipment").body), `"status":"ANOMALY"`, "the list shows it too")
 	h.clock.Advance(20 * time.Second)
 	h.ingest(reading("press-01", "temperature", 70.5, t0.Add(200*time.Second)))
 	assert.Equal(t, "ONLINE", h.get("/equipment/press-01/status").json(t)["status"], "cleared by the 10th")

@@ -195,3 +195,19 @@ func (r *Alarms) Stats(_ context.Context, equipmentID string, from, to time.Time
 	}
 	return st, nil
 }
+
+// OpenEquipment implements ports.AlarmRepository.
+func (r *Alarms) OpenEquipment(context.Context) (map[string]bool, error) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.s.Err != nil {
+		return nil, r.s.Err
+	}
+	out := make(map[string]bool)
+	for _, a := range r.s.alarms {
+		if a.State.Open() {
+			out[a.EquipmentID] = true
+		}
+	}
+	return out, nil
+}

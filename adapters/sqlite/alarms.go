@@ -240,3 +240,17 @@ func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, t
 	}
 	return st, nil
 }
+
+// OpenEquipment implements ports.AlarmRepository (from the partial index of open alarms).
+func (r *AlarmRepository) OpenEquipment(ctx context.Context) (map[string]bool, error) {
+	var ids []string
+	if err := r.db.gorm.WithContext(ctx).Raw("SELECT DISTINCT equipment_id FROM alarms WHERE state <> 'CLEARED'").
+		Scan(&ids).Error; err != nil {
+		return nil, r.db.fail(ctx, "equipment with open alarms", err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}

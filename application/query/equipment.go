@@ -47,13 +47,25 @@ func (h *EquipmentHandler) WithMaintenance(m ports.MaintenanceRepository) *Equip
 // while online with an open alarm.
 func statusOf(ctx context.Context, alarms ports.AlarmRepository, rules equipment.Rules, id string, m *equipment.Maintenance,
 	lastSeen, lastAnomaly, now time.Time) (equipment.Status, error) {
+	return statusWith(rules, m, lastSeen, lastAnomaly, now, func() (bool, error) {
+		open, err := alarms.AnyOpen(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("open alarms of %s: %w", id, err)
+		}
+		return open, nil
+	}, alarms != nil)
+}
+
+// statusWith is statusOf with the open-alarm check given: asked only for equipment online.
+func statusWith(rules equipment.Rules, m *equipment.Maintenance, lastSeen, lastAnomaly, now time.Time,
+	alarmOpen func() (bool, error), withAlarms bool) (equipment.Status, error) {
 	st := rules.StatusWith(m, lastSeen, lastAnomaly, now)
-	if st != equipment.StatusOnline || alarms == nil {
+	if st != equipment.StatusOnline || !withAlarms {
 		return st, nil
 	}
-	open, err := alarms.AnyOpen(ctx, id)
+	open, err := alarmOpen()
 	if err != nil {
-		return "", fmt.Errorf("open alarms of %s: %w", id, err)
+		return "", err
 	}
 	if open {
 		return equipment.StatusAnomaly, nil
@@ -101,13 +113,21 @@ func (h *EquipmentHandler) List(ctx context.Context) ([]EquipmentView, error) {
 			return nil, fmt.Errorf("list equipment: maintenance windows: %w", err)
 		}
 	}
+	var open map[string]bool // equipment with an open alarm
 	out := make([]EquipmentView, len(all))
 	for i, e := range all {
 		var m *equipment.Maintenance
 		if w, ok := windows[e.ID]; ok && !w.EndedBy(now) {
 			m = &w
 		}
-		st, err := statusOf(ctx, h.alarms, h.rules, e.ID, m, e.LastSeenAt, e.LastAnomalyAt, now)
+		st, err := statusWith(h.rules, m, e.LastSeenAt, e.LastAnomalyAt, now, func() (bool, error) {
+			if open == nil { // one query for the whole list, when some equipment is online
+				if open, err = h.alarms.OpenEquipment(ctx); err != nil {
+					return false, fmt.Errorf("open alarms: %w", err)
+				}
+			}
+			return open[e.ID], nil
+		}, h.alarms != nil)
 		if err != nil {
 			return nil, fmt.Errorf("list equipment: %w", err)
 		}

@@ -138,6 +138,10 @@ func alarmOneOpenPerSensor(t *testing.T, s Stores) {
 	if open, err := s.Alarms.AnyOpen(ctx, "press-99"); err != nil || open {
 		t.Errorf("AnyOpen(press-99) = %v, %v", open, err)
 	}
+	// press-02 has al-3 open; press-01 al-5 (and al-2).
+	if set, err := s.Alarms.OpenEquipment(ctx); err != nil || !reflect.DeepEqual(set, map[string]bool{press1: true, press2: true}) {
+		t.Errorf("OpenEquipment = %v, %v", set, err)
+	}
 }
 
 func alarmAcknowledge(t *testing.T, s Stores) {
