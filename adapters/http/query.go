@@ -91,10 +91,17 @@ func (q *queryParams) window(now time.Time, span time.Duration) (from, to time.T
 		to = now
 	case !hasFrom:
 		from = to.Add(-span)
+		if from.Before(firstWritableTime) && !q.failed["to"] {
+			// An answer could not write the start: RFC 3339 has no year before 0.
+			q.fail("to", fmt.Sprintf("without from, must be at least %s after %s", span, formatTime(firstWritableTime)))
+		}
 	}
 	q.ordered(from, to)
 	return from, to
 }
+
+// firstWritableTime is the earliest time an answer can write (RFC 3339 years are 0 to 9999).
+var firstWritableTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // ordered checks that from is before to, unless either was bad already. Both must have
 // been given or defaulted: the zero time is a time like any other here.
