@@ -764,77 +764,129 @@ func cmpOr(v, def string) string {
 	return v
 }
 
+// pagedQuery is what a query of a paged list (alert history, alarms) asks for, as the
+// contract reads it.
+type pagedQuery struct {
+	id, typ        string
+	hasID, hasType bool
+	lists          map[string][]string // the comma-separated filters given, item by item
+	from, to       time.Time
+	hasFrom, hasTo bool
+	page, pageSize int
+	sort           string
+}
+
+// contractPagedQuery reads values as the contract has them, with lists the comma-separated
+// filters and their allowed items; ok is false when the contract refuses the query.
+func contractPagedQuery(values map[string]string, lists map[string][]string) (q pagedQuery, ok bool) {
+	ok = true
+	q.id, q.hasID = values["equipmentId"]
+	ok = ok && (!q.hasID || contractEquipmentID(q.id))
+	q.typ, q.hasType = values["sensorType"]
+	ok = ok && (!q.hasType || slices.Contains(contractTypes, q.typ))
+	q.lists = map[string][]string{}
+	for name, allowed := range lists {
+		v, given := values[name]
+		if !given {
+			continue
+		}
+		for item := range strings.SplitSeq(v, ",") {
+			q.lists[name] = append(q.lists[name], strings.TrimSpace(item))
+			ok = ok && slices.Contains(allowed, strings.TrimSpace(item))
+		}
+	}
+	okFrom, okTo := true, true
+	if v, given := values["from"]; given {
+		q.from, okFrom = contractTime(v)
+	}
+	if v, given := values["to"]; given {
+		q.to, okTo = contractTime(v)
+	}
+	_, q.hasFrom = values["from"]
+	_, q.hasTo = values["to"]
+	ok = ok && okFrom && okTo && (!q.hasFrom || !q.hasTo || q.from.Before(q.to))
+	var okPage, okSize, okSort bool
+	q.page, okPage = intIn(values, "page", 1, 1, 1_000_000)
+	q.pageSize, okSize = intIn(values, "pageSize", 50, 1, 500)
+	q.sort, okSort = oneOf(values, "sort", "desc", "asc", "desc")
+	return q, ok && okPage && okSize && okSort
+}
+
+// pagedItem is one item of a page, as the filters see it.
+type pagedItem struct {
+	equipmentID, sensorType string
+	at                      time.Time         // the time the range and the order are on
+	lists                   map[string]string // its value for each list filter
+}
+
+// check fails the test unless the page is the one asked for and every item matches the
+// filters, in the order asked.
+func (q pagedQuery) check(t *testing.T, raw string, body []byte, p pagination, items []pagedItem) {
+	t.Helper()
+	if p.Page != q.page || p.PageSize != q.pageSize || len(items) > q.pageSize || p.Total < 0 ||
+		p.TotalPages != (p.Total+int64(q.pageSize)-1)/int64(q.pageSize) {
+		t.Fatalf("%q: pagination %+v with %d items, asked page %d of %d", raw, p, len(items), q.page, q.pageSize)
+	}
+	var last time.Time
+	for i, it := range items {
+		outside := q.hasID && it.equipmentID != q.id || q.hasType && it.sensorType != q.typ ||
+			q.hasFrom && it.at.Before(q.from.Truncate(time.Millisecond)) || q.hasTo && !it.at.Before(q.to)
+		for name, want := range q.lists {
+			outside = outside || !slices.Contains(want, it.lists[name])
+		}
+		switch {
+		case outside:
+			t.Fatalf("%q: item outside the filters: %+v", raw, it)
+		case i > 0 && (q.sort == "desc" && it.at.After(last) || q.sort == "asc" && it.at.Before(last)):
+			t.Fatalf("%q: items not in %s order: %s", raw, q.sort, body)
+		}
+		last = it.at
+	}
+}
+
+// servePaged asks uri and returns the answer when the contract accepts the query; it checks
+// the refusal and returns false when it does not.
+func (s *fuzzService) servePaged(t *testing.T, raw, uri string, lists map[string][]string, allowed ...string) (pagedQuery, []byte, bool) {
+	t.Helper()
+	status, body := s.serve(t, fiber.MethodGet, uri, "", nil)
+	if unparsable(t, uri, status, body) {
+		return pagedQuery{}, nil, false
+	}
+	values, bad := queryArgs(uri, allowed...)
+	q, ok := contractPagedQuery(values, lists)
+	if bad || !ok {
+		if e := errorOf(t, status, body); status != 400 || e.Code != codeInvalidQuery {
+			t.Fatalf("%q: %d %s, want 400 invalid_query", raw, status, body)
+		}
+		return pagedQuery{}, nil, false
+	}
+	if status != 200 {
+		t.Fatalf("%q: %d %s, want 200", raw, status, body)
+	}
+	return q, body, true
+}
+
 // FuzzAlertHistoryQuery: GET /alerts/history. The query is accepted exactly when API.md
 // allows it; then the page and page size are those asked (within range), a page holds at
 // most pageSize alerts, each matching the filters, in the order asked.
 func FuzzAlertHistoryQuery(f *testing.F) {
 	s := newFuzzService(f)
 	f.Fuzz(func(t *testing.T, raw string) {
-		uri := "/alerts/history?" + raw
-		status, body := s.serve(t, fiber.MethodGet, uri, "", nil)
-		if unparsable(t, uri, status, body) {
-			return
-		}
-
-		values, bad := queryArgs(uri, "equipmentId", "sensorType", "severity", "from", "to", "page", "pageSize", "sort")
-		ok := !bad
-		id, hasID := values["equipmentId"]
-		ok = ok && (!hasID || contractEquipmentID(id))
-		typ, hasType := values["sensorType"]
-		ok = ok && (!hasType || slices.Contains(contractTypes, typ))
-		var severities []string
-		if v, given := values["severity"]; given {
-			for item := range strings.SplitSeq(v, ",") {
-				severities = append(severities, strings.TrimSpace(item))
-				ok = ok && slices.Contains(contractSeverity, strings.TrimSpace(item))
-			}
-		}
-		var from, to time.Time
-		okFrom, okTo := true, true
-		if v, given := values["from"]; given {
-			from, okFrom = contractTime(v)
-		}
-		if v, given := values["to"]; given {
-			to, okTo = contractTime(v)
-		}
-		_, hasFrom := values["from"]
-		_, hasTo := values["to"]
-		ok = ok && okFrom && okTo && (!hasFrom || !hasTo || from.Before(to))
-		page, okPage := intIn(values, "page", 1, 1, 1_000_000)
-		pageSize, okSize := intIn(values, "pageSize", 50, 1, 500)
-		sort, okSort := oneOf(values, "sort", "desc", "asc", "desc")
-		ok = ok && okPage && okSize && okSort
+		q, body, ok := s.servePaged(t, raw, "/alerts/history?"+raw, map[string][]string{"severity": contractSeverity},
+			"equipmentId", "sensorType", "severity", "from", "to", "page", "pageSize", "sort")
 		if !ok {
-			if e := errorOf(t, status, body); status != 400 || e.Code != codeInvalidQuery {
-				t.Fatalf("%q: %d %s, want 400 invalid_query", raw, status, body)
-			}
 			return
-		}
-		if status != 200 {
-			t.Fatalf("%q: %d %s, want 200", raw, status, body)
 		}
 		var res alertPage
 		if err := json.Unmarshal(body, &res); err != nil {
 			t.Fatalf("%q: %s (%v)", raw, body, err)
 		}
-		p := res.Pagination
-		if p.Page != page || p.PageSize != pageSize || len(res.Data) > pageSize || p.Total < 0 ||
-			p.TotalPages != (p.Total+int64(pageSize)-1)/int64(pageSize) {
-			t.Fatalf("%q: pagination %+v with %d alerts, asked page %d of %d", raw, p, len(res.Data), page, pageSize)
-		}
-		var last time.Time
+		items := make([]pagedItem, len(res.Data))
 		for i, a := range res.Data {
-			at := answeredTime(t, a.Timestamp)
-			switch {
-			case hasID && a.EquipmentID != id, hasType && a.SensorType != typ,
-				severities != nil && !slices.Contains(severities, a.Severity),
-				hasFrom && at.Before(from.Truncate(time.Millisecond)), hasTo && !at.Before(to):
-				t.Fatalf("%q: alert outside the filters: %+v", raw, a)
-			case i > 0 && (sort == "desc" && at.After(last) || sort == "asc" && at.Before(last)):
-				t.Fatalf("%q: alerts not in %s order: %s", raw, sort, body)
-			}
-			last = at
+			items[i] = pagedItem{equipmentID: a.EquipmentID, sensorType: a.SensorType, at: answeredTime(t, a.Timestamp),
+				lists: map[string]string{"severity": a.Severity}}
 		}
+		q.check(t, raw, body, res.Pagination, items)
 	})
 }
 
@@ -843,79 +895,23 @@ func FuzzAlertHistoryQuery(f *testing.F) {
 // at most pageSize alarms, each matching the filters, in the order asked.
 func FuzzAlarmListQuery(f *testing.F) {
 	s := newFuzzService(f)
-	states := []string{"ACTIVE", "ACKNOWLEDGED", "CLEARED"}
+	lists := map[string][]string{"severity": contractSeverity, "state": {"ACTIVE", "ACKNOWLEDGED", "CLEARED"}}
 	f.Fuzz(func(t *testing.T, raw string) {
-		uri := "/alarms?" + raw
-		status, body := s.serve(t, fiber.MethodGet, uri, "", nil)
-		if unparsable(t, uri, status, body) {
-			return
-		}
-		values, bad := queryArgs(uri, "equipmentId", "sensorType", "severity", "state", "from", "to", "page", "pageSize", "sort")
-		ok := !bad
-		id, hasID := values["equipmentId"]
-		ok = ok && (!hasID || contractEquipmentID(id))
-		typ, hasType := values["sensorType"]
-		ok = ok && (!hasType || slices.Contains(contractTypes, typ))
-		list := func(name string, allowed []string) []string {
-			v, given := values[name]
-			if !given {
-				return nil
-			}
-			var out []string
-			for item := range strings.SplitSeq(v, ",") {
-				out = append(out, strings.TrimSpace(item))
-				ok = ok && slices.Contains(allowed, strings.TrimSpace(item))
-			}
-			return out
-		}
-		severities, wantStates := list("severity", contractSeverity), list("state", states)
-		var from, to time.Time
-		okFrom, okTo := true, true
-		if v, given := values["from"]; given {
-			from, okFrom = contractTime(v)
-		}
-		if v, given := values["to"]; given {
-			to, okTo = contractTime(v)
-		}
-		_, hasFrom := values["from"]
-		_, hasTo := values["to"]
-		ok = ok && okFrom && okTo && (!hasFrom || !hasTo || from.Before(to))
-		page, okPage := intIn(values, "page", 1, 1, 1_000_000)
-		pageSize, okSize := intIn(values, "pageSize", 50, 1, 500)
-		sort, okSort := oneOf(values, "sort", "desc", "asc", "desc")
-		ok = ok && okPage && okSize && okSort
+		q, body, ok := s.servePaged(t, raw, "/alarms?"+raw, lists,
+			"equipmentId", "sensorType", "severity", "state", "from", "to", "page", "pageSize", "sort")
 		if !ok {
-			if e := errorOf(t, status, body); status != 400 || e.Code != codeInvalidQuery {
-				t.Fatalf("%q: %d %s, want 400 invalid_query", raw, status, body)
-			}
 			return
-		}
-		if status != 200 {
-			t.Fatalf("%q: %d %s, want 200", raw, status, body)
 		}
 		var res alarmPage
 		if err := json.Unmarshal(body, &res); err != nil {
 			t.Fatalf("%q: %s (%v)", raw, body, err)
 		}
-		p := res.Pagination
-		if p.Page != page || p.PageSize != pageSize || len(res.Data) > pageSize ||
-			p.TotalPages != (p.Total+int64(pageSize)-1)/int64(pageSize) {
-			t.Fatalf("%q: pagination %+v with %d alarms, asked page %d of %d", raw, p, len(res.Data), page, pageSize)
-		}
-		var last time.Time
+		items := make([]pagedItem, len(res.Data))
 		for i, a := range res.Data {
-			at := answeredTime(t, a.OpenedAt)
-			switch {
-			case hasID && a.EquipmentID != id, hasType && a.SensorType != typ,
-				severities != nil && !slices.Contains(severities, a.Severity),
-				wantStates != nil && !slices.Contains(wantStates, a.State),
-				hasFrom && at.Before(from.Truncate(time.Millisecond)), hasTo && !at.Before(to):
-				t.Fatalf("%q: alarm outside the filters: %+v", raw, a)
-			case i > 0 && (sort == "desc" && at.After(last) || sort == "asc" && at.Before(last)):
-				t.Fatalf("%q: alarms not in %s order: %s", raw, sort, body)
-			}
-			last = at
+			items[i] = pagedItem{equipmentID: a.EquipmentID, sensorType: a.SensorType, at: answeredTime(t, a.OpenedAt),
+				lists: map[string]string{"severity": a.Severity, "state": a.State}}
 		}
+		q.check(t, raw, body, res.Pagination, items)
 	})
 }
 
