@@ -6,6 +6,7 @@ import (
 
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 )
 
@@ -35,8 +36,10 @@ type AlarmRepository interface {
 	// how many match in all.
 	Find(ctx context.Context, q AlarmQuery) ([]alarm.Alarm, int64, error)
 	// Acknowledge marks an ACTIVE alarm ACKNOWLEDGED by by, with comment, at at. It returns
-	// ErrNotFound for an unknown id and ErrConflict for an alarm that is not ACTIVE.
-	Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error)
+	// ErrNotFound for an unknown id and ErrConflict for an alarm that is not ACTIVE. When
+	// announce is not nil, it is called with the acknowledged alarm and the event it returns
+	// is enqueued for delivery (see DeliveryQueue) in the same transaction.
+	Acknowledge(ctx context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error)
 	// AnyOpen reports whether the equipment has an open alarm.
 	AnyOpen(ctx context.Context, equipmentID string) (bool, error)
 	// OpenEquipment returns the equipment that has an open alarm.

@@ -7,6 +7,7 @@ import (
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 )
 
@@ -44,6 +45,9 @@ type ProcessedBatch struct {
 	// Alarms are inserted, or, when stored already, updated: everything but their
 	// acknowledgement, and their state only to CLEARED.
 	Alarms []alarm.Alarm
+	// Events are the batch's alarm transitions: for each, a delivery to every subscription
+	// that asks for its type is enqueued in the batch's transaction (see DeliveryQueue).
+	Events []event.Event
 	// Fences, when set, make the write conditional: it commits only while every fence's
 	// partition is still held at the fence's epoch, and fails with ErrFenced otherwise.
 	Fences []Fence

@@ -9,6 +9,7 @@ import (
 
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -136,7 +137,7 @@ func (r *Alarms) Find(_ context.Context, q ports.AlarmQuery) ([]alarm.Alarm, int
 }
 
 // Acknowledge implements ports.AlarmRepository.
-func (r *Alarms) Acknowledge(_ context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error) {
+func (r *Alarms) Acknowledge(_ context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error) {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	if r.s.Err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -199,7 +200,7 @@ func (r *AlarmRepository) Find(ctx context.Context, q ports.AlarmQuery) ([]alarm
 
 // Acknowledge implements ports.AlarmRepository: the UPDATE acknowledges the alarm only while
 // it is ACTIVE; when it did not, the alarm is read to say why.
-func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error) {
+func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error) {
 	var rows []alarmRow
 	err := r.db.gorm.WithContext(ctx).Raw(`UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = ?, ack_comment = ?, ack_at = ?
 		WHERE id = ? AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).Scan(&rows).Error

@@ -125,6 +125,7 @@ func (g *groupWriter) commit(group []*writeReq) {
 		merged.Sightings = append(merged.Sightings, r.b.Sightings...)
 		merged.Sessions = append(merged.Sessions, r.b.Sessions...)
 		merged.Alarms = append(merged.Alarms, r.b.Alarms...)
+		merged.Events = append(merged.Events, r.b.Events...)
 		merged.Fences = append(merged.Fences, r.b.Fences...)
 	}
 	if err := g.next.WriteBatch(ctx, merged); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/production-line-monitor/plm/domain/alarm"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -57,7 +58,8 @@ func batchOf(t *testing.T, partition int) ports.ProcessedBatch {
 		t.Fatal(err)
 	}
 	return ports.ProcessedBatch{Readings: []ports.StoredReading{{Reading: r}}, Fences: []ports.Fence{{Partition: partition, Epoch: 1}},
-		Alarms: []alarm.Alarm{{ID: fmt.Sprintf("alarm-%d", partition)}}}
+		Alarms: []alarm.Alarm{{ID: fmt.Sprintf("alarm-%d", partition)}},
+		Events: []event.Event{{ID: fmt.Sprintf("event-%d", partition), Type: event.AlarmOpened}}}
 }
 
 // writeWhileBusy holds a first write in the writer, makes n more concurrently, lets the
@@ -93,14 +95,15 @@ func TestGroupWriterCommitsWaitingBatchesTogether(t *testing.T) {
 		}
 	}
 	calls := w.calls()
-	readings, fences, alarms := 0, 0, 0
+	readings, fences, alarms, events := 0, 0, 0, 0
 	for _, b := range calls {
 		readings += len(b.Readings)
 		fences += len(b.Fences)
 		alarms += len(b.Alarms)
+		events += len(b.Events)
 	}
-	if readings != 11 || fences != 11 || alarms != 11 {
-		t.Errorf("%d readings, %d fences and %d alarms written, want 11 each", readings, fences, alarms)
+	if readings != 11 || fences != 11 || alarms != 11 || events != 11 {
+		t.Errorf("%d readings, %d fences, %d alarms and %d events written, want 11 each", readings, fences, alarms, events)
 	}
 	if len(calls) > 3 {
 		t.Errorf("11 batches took %d commits: the waiting ones were not grouped", len(calls))

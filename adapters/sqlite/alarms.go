@@ -12,6 +12,7 @@ import (
 
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
@@ -177,7 +178,7 @@ func (r *AlarmRepository) Find(ctx context.Context, q ports.AlarmQuery) ([]alarm
 }
 
 // Acknowledge implements ports.AlarmRepository.
-func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time) (alarm.Alarm, error) {
+func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error) {
 	var out alarm.Alarm
 	err := r.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Exec(`UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = ?, ack_comment = ?, ack_at = ?

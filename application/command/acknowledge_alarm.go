@@ -29,7 +29,7 @@ func NewAcknowledgeAlarmHandler(a ports.AlarmRepository, c ports.Clock) *Acknowl
 // Handle acknowledges an ACTIVE alarm, now. ports.ErrNotFound for an unknown alarm,
 // ports.ErrConflict for one already acknowledged or cleared.
 func (h *AcknowledgeAlarmHandler) Handle(ctx context.Context, cmd AcknowledgeAlarm) (alarm.Alarm, error) {
-	a, err := h.alarms.Acknowledge(ctx, cmd.ID, cmd.By, cmd.Comment, h.clock.Now().UTC())
+	a, err := h.alarms.Acknowledge(ctx, cmd.ID, cmd.By, cmd.Comment, h.clock.Now().UTC(), nil)
 	if err != nil {
 		return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", cmd.ID, err)
 	}

@@ -51,7 +51,7 @@ func TestProcessAlarmsSurviveARestart(t *testing.T) {
 	if len(stored) != 1 || stored[0].State != alarm.StateActive || stored[0].Severity != anomaly.SeverityCritical {
 		t.Fatalf("stored %+v", stored)
 	}
-	if _, err := f.store.Alarms().Acknowledge(context.Background(), stored[0].ID, "jo", "", start.Add(time.Minute)); err != nil {
+	if _, err := f.store.Alarms().Acknowledge(context.Background(), stored[0].ID, "jo", "", start.Add(time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -34,7 +34,7 @@ func alarmStats(t *testing.T, s Stores) {
 		t.Fatal(err)
 	}
 	for id, ackAt := range map[string]time.Duration{"al-1": 90 * time.Second, "al-2": 130 * time.Second} {
-		if _, err := s.Alarms.Acknowledge(ctx, id, "jo", "", at(ackAt)); err != nil {
+		if _, err := s.Alarms.Acknowledge(ctx, id, "jo", "", at(ackAt), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,15 +150,15 @@ func alarmAcknowledge(t *testing.T, s Stores) {
 	if err := writeAlarms(t, s, a); err != nil {
 		t.Fatal(err)
 	}
-	acked, err := s.Alarms.Acknowledge(ctx, "al-1", "jo", "valve checked", at(5*time.Minute))
+	acked, err := s.Alarms.Acknowledge(ctx, "al-1", "jo", "valve checked", at(5*time.Minute), nil)
 	if err != nil || acked.State != alarm.StateAcknowledged || acked.AckBy != "jo" || acked.AckComment != "valve checked" ||
 		!acked.AckAt.Equal(at(5*time.Minute)) {
 		t.Fatalf("Acknowledge = %+v, %v", acked, err)
 	}
-	if _, err := s.Alarms.Acknowledge(ctx, "al-1", "kim", "", at(6*time.Minute)); !errors.Is(err, ports.ErrConflict) {
+	if _, err := s.Alarms.Acknowledge(ctx, "al-1", "kim", "", at(6*time.Minute), nil); !errors.Is(err, ports.ErrConflict) {
 		t.Errorf("a second acknowledgement: %v, want ErrConflict", err)
 	}
-	if _, err := s.Alarms.Acknowledge(ctx, "nope", "kim", "", at(6*time.Minute)); !errors.Is(err, ports.ErrNotFound) {
+	if _, err := s.Alarms.Acknowledge(ctx, "nope", "kim", "", at(6*time.Minute), nil); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("acknowledging an unknown alarm: %v, want ErrNotFound", err)
 	}
 	// A worker that still holds the alarm as ACTIVE updates it: the acknowledgement stays.
@@ -178,7 +178,7 @@ func alarmAcknowledge(t *testing.T, s Stores) {
 	if got.State != alarm.StateCleared || got.AckBy != "jo" || !got.ClearedAt.Equal(at(8*time.Minute)) {
 		t.Errorf("after clearing: %+v", got)
 	}
-	if _, err := s.Alarms.Acknowledge(ctx, "al-1", "kim", "", at(9*time.Minute)); !errors.Is(err, ports.ErrConflict) {
+	if _, err := s.Alarms.Acknowledge(ctx, "al-1", "kim", "", at(9*time.Minute), nil); !errors.Is(err, ports.ErrConflict) {
 		t.Errorf("acknowledging a cleared alarm: %v, want ErrConflict", err)
 	}
 }
