@@ -131,7 +131,10 @@ type DeliveryOutcome struct {
 	PausedUntil time.Time
 }
 
-// DeliveryQueue hands pending deliveries to the dispatchers of every process.
+// DeliveryQueue hands pending deliveries to the dispatchers of every process. Deliveries are
+// enqueued with the changes they report (ProcessedBatch.Events, AlarmRepository.Acknowledge,
+// StatusLedger.Announce): one per subscription that wants the event's type, PENDING, created
+// and due at the event's time (At), its Body the event's wire form.
 type DeliveryQueue interface {
 	// Claim takes up to limit PENDING deliveries due at now, oldest first, of subscriptions
 	// whose breaker is not paused at now and whose ids are not in skip, and leases them: they
@@ -139,10 +142,21 @@ type DeliveryQueue interface {
 	// dispatcher that dies leaves them to the others.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]ClaimedDelivery, error)
 	// Settle records an attempt's outcome and the subscription's breaker, at once.
+	// ErrNotFound when the delivery is gone (its subscription was deleted meanwhile): there
+	// is nothing to record, and nothing more to send to that subscription.
 	Settle(ctx context.Context, o DeliveryOutcome) error
 	// Postpone makes claimed deliveries due at until, their attempts unchanged (a breaker
-	// opened before they were tried).
+	// opened before they were tried). Deliveries that are gone are left out silently.
 	Postpone(ctx context.Context, deliveryIDs []string, until time.Time) error
+}
+
+// DeliverySender makes one attempt at a delivery: it POSTs the delivery's Body to its
+// subscription's URL, signed with the subscription's secret.
+type DeliverySender interface {
+	// Send returns the endpoint's HTTP status (0 when no answer came) and, when the attempt
+	// failed (an answer other than 2xx, a timeout, a connection error), why. ctx bounds the
+	// attempt.
+	Send(ctx context.Context, d ClaimedDelivery) (status int, err error)
 }
 
 // StatusLedger keeps the status last announced of each equipment, so that each change is

@@ -151,7 +151,15 @@ func (r *Alarms) Acknowledge(_ context.Context, id, by, comment string, at time.
 			return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: it is %s: %w", id, a.State, ports.ErrConflict)
 		}
 		a.State, a.AckBy, a.AckComment, a.AckAt = alarm.StateAcknowledged, by, comment, at
+		var events []encodedEvent
+		if announce != nil {
+			var err error
+			if events, err = encodeEvents([]event.Event{announce(a)}); err != nil {
+				return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", id, err)
+			}
+		}
 		r.s.alarms[i] = a
+		r.s.outbox.enqueue(events)
 		return a, nil
 	}
 	return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", id, ports.ErrNotFound)

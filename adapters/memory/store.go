@@ -35,6 +35,9 @@ type Store struct {
 	alarms    []alarm.Alarm // in the order opened
 	// maintenance holds each equipment's window (see Maintenance); nil until the first.
 	maintenance map[string]equipment.Maintenance
+	// outbox holds the subscriptions, their deliveries and the statuses announced (see
+	// Subscriptions, DeliveryQueue and StatusLedger).
+	outbox outbox
 }
 
 var (
@@ -93,7 +96,8 @@ func (s *Store) FoldRollups(context.Context) (int64, error) {
 }
 
 // WriteBatch implements ports.BatchWriter. A batch with a fence whose partition is at another
-// epoch fails with ports.ErrFenced and stores nothing.
+// epoch fails with ports.ErrFenced and stores nothing. The batch's events enqueue their
+// deliveries with the rest, under the same lock.
 func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,6 +113,10 @@ func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 	}
 	if err := s.checkAlarms(b.Alarms); err != nil {
 		return err
+	}
+	events, err := encodeEvents(b.Events)
+	if err != nil {
+		return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), err)
 	}
 	added := make(map[ports.ReadingRef]bool)
 	for _, r := range b.Readings {
@@ -148,7 +156,11 @@ func (s *Store) WriteBatch(_ context.Context, b ports.ProcessedBatch) error {
 			s.sessions[i].End = ns.End
 		}
 	}
-	return s.writeAlarms(b.Alarms)
+	if err := s.writeAlarms(b.Alarms); err != nil {
+		return err
+	}
+	s.outbox.enqueue(events)
+	return nil
 }
 
 // StoredRefs implements ports.ReadingRepository.

@@ -10,6 +10,7 @@ import (
 func TestStoreContract(t *testing.T) {
 	portstest.Run(t, func(*testing.T) portstest.Stores {
 		s := memory.NewStore()
-		return portstest.Stores{Readings: s, Anomalies: s, Equipment: s, Writer: s, Alarms: s.Alarms(), Maintenance: s.Maintenance()}
+		return portstest.Stores{Readings: s, Anomalies: s, Equipment: s, Writer: s, Alarms: s.Alarms(), Maintenance: s.Maintenance(),
+			Subscriptions: s.Subscriptions(), Deliveries: s.DeliveryQueue(), Ledger: s.StatusLedger()}
 	})
 }

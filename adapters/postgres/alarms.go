@@ -3,10 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
 
@@ -199,11 +201,17 @@ func (r *AlarmRepository) Find(ctx context.Context, q ports.AlarmQuery) ([]alarm
 }
 
 // Acknowledge implements ports.AlarmRepository: the UPDATE acknowledges the alarm only while
-// it is ACTIVE; when it did not, the alarm is read to say why.
+// it is ACTIVE; when it did not, the alarm is read to say why. With announce, the
+// announcement's deliveries are enqueued in the acknowledgement's transaction.
 func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error) {
 	var rows []alarmRow
-	err := r.db.gorm.WithContext(ctx).Raw(`UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = ?, ack_comment = ?, ack_at = ?
-		WHERE id = ? AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).Scan(&rows).Error
+	var err error
+	if announce == nil {
+		err = r.db.gorm.WithContext(ctx).Raw(`UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = ?, ack_comment = ?, ack_at = ?
+			WHERE id = ? AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).Scan(&rows).Error
+	} else {
+		rows, err = r.acknowledgeAndAnnounce(ctx, id, by, comment, at, announce)
+	}
 	if err != nil {
 		return alarm.Alarm{}, r.db.fail(ctx, "acknowledge alarm "+id, err)
 	}
@@ -215,6 +223,37 @@ func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment strin
 		return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", id, ports.ErrNotFound)
 	}
 	return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: it is %s: %w", id, a.State, ports.ErrConflict)
+}
+
+// acknowledgeAndAnnounce acknowledges the alarm and, when it did, enqueues the deliveries of
+// the event that announce makes of it, in one transaction. It returns the alarm acknowledged,
+// or none.
+func (r *AlarmRepository) acknowledgeAndAnnounce(ctx context.Context, id, by, comment string, at time.Time,
+	announce func(alarm.Alarm) event.Event) ([]alarmRow, error) {
+	var rows []alarmRow
+	err := pgx.BeginFunc(ctx, r.db.pool, func(tx pgx.Tx) error {
+		rows = rows[:0]
+		var a alarmRow
+		err := tx.QueryRow(ctx, `UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = $1, ack_comment = $2, ack_at = $3
+			WHERE id = $4 AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).
+			Scan(&a.ID, &a.EquipmentID, &a.SensorType, &a.State, &a.Severity, &a.OpenedAt, &a.FirstAt, &a.LastAt,
+				&a.ReadingCount, &a.PeakZ, &a.ClearedAt, &a.AckBy, &a.AckComment, &a.AckAt, &a.Flapping, &a.RulesVersion,
+				&a.Calm, &a.CalmSince)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows = append(rows, a)
+		args, err := enqueueArgs([]event.Event{announce(a.alarm())})
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, enqueueSQL, args...)
+		return err
+	})
+	return rows, err
 }
 
 // AnyOpen implements ports.AlarmRepository.

@@ -21,7 +21,7 @@ var _ ports.BatchWriter = (*BatchWriter)(nil)
 // NewBatchWriter returns the batch writer of db.
 func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 
-// WriteBatch implements ports.BatchWriter. The batch is at most four statements, each taking
+// WriteBatch implements ports.BatchWriter. The batch is at most seven statements, each taking
 // its rows as array parameters, sent together in one round trip as one pipeline, which
 // PostgreSQL runs as one implicit transaction: should a statement fail, none of them is
 // committed. A fenced batch first holds its partitions (plm_hold_partitions): it share-locks
@@ -29,11 +29,13 @@ func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 // one has moved on. Then come the sightings, so that readings and sessions find their
 // equipment registered; then the readings, whose statement also appends the counts of the
 // rows it inserted to the rollup's deltas and inserts the anomalies of those rows only (a
-// reading stored before keeps what was stored with it); then the sessions. Rows that upserts
-// touch are sorted by key, so that concurrent writers lock them in the same order. A batch of
-// fences alone only checks them: a worker may ask so whether it still holds its partitions.
+// reading stored before keeps what was stored with it); then the sessions, the alarms, and,
+// for a batch with events, their deliveries (enqueueSQL). Rows that upserts touch are sorted
+// by key, so that concurrent writers lock them in the same order. A batch of fences alone
+// only checks them: a worker may ask so whether it still holds its partitions.
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
-	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 {
+	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 &&
+		len(b.Events) == 0 {
 		return nil // anomalies are stored only with their readings
 	}
 	type step struct {
@@ -63,6 +65,13 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 	}
 	if len(b.Alarms) > 0 {
 		steps = append(steps, step{fmt.Sprintf("upsert %d alarms", len(b.Alarms)), upsertAlarmsSQL, alarmArgs(b.Alarms)})
+	}
+	if len(b.Events) > 0 {
+		args, err := enqueueArgs(b.Events)
+		if err != nil {
+			return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), err)
+		}
+		steps = append(steps, step{fmt.Sprintf("enqueue the deliveries of %d events", len(b.Events)), enqueueSQL, args})
 	}
 	var batch pgx.Batch
 	for _, s := range steps {

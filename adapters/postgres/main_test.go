@@ -188,7 +188,7 @@ func sharedDB(t testing.TB) *postgres.DB {
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
 		"TRUNCATE equipment, sensor_readings, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
-			"partition_epochs, equipment_maintenance RESTART IDENTITY")
+			"partition_epochs, equipment_maintenance, subscriptions, deliveries, equipment_status RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)
 	}
@@ -216,5 +216,9 @@ func stores(db *postgres.DB) portstest.Stores {
 		Rollups:     postgres.NewRollupFolder(db),
 		Alarms:      postgres.NewAlarmRepository(db),
 		Maintenance: postgres.NewMaintenanceRepository(db),
+
+		Subscriptions: postgres.NewSubscriptionRepository(db),
+		Deliveries:    postgres.NewDeliveryQueue(db),
+		Ledger:        postgres.NewStatusLedger(db),
 	}
 }

@@ -64,8 +64,8 @@ func tables(t *testing.T, db *sql.DB) []string {
 	return out
 }
 
-var allTables = []string{"alarms", "anomalies", "equipment", "equipment_maintenance", "equipment_sessions", "partition_epochs",
-	"reading_count_deltas", "reading_counts", "sensor_readings"}
+var allTables = []string{"alarms", "anomalies", "deliveries", "equipment", "equipment_maintenance", "equipment_sessions",
+	"equipment_status", "partition_epochs", "reading_count_deltas", "reading_counts", "sensor_readings", "subscriptions"}
 
 func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	url := newDatabase(t)
@@ -75,7 +75,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 6)
+	require.Len(t, up, 7)
 	assert.Equal(t, allTables, tables(t, n.db))
 	assert.Contains(t, strings.Join(n.take(), "\n"), "TimescaleDB is not available on this server",
 		"0003 only raises a notice here")
@@ -84,6 +84,12 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	assert.False(t, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), down.Source.Version)
+	for _, table := range []string{"subscriptions", "deliveries", "equipment_status"} {
+		assert.NotContains(t, tables(t, n.db), table)
+	}
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(6), down.Source.Version)
 	assert.NotContains(t, tables(t, n.db), "equipment_maintenance")
@@ -115,7 +121,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 6)
+	require.Len(t, up, 7)
 	assert.Equal(t, allTables, tables(t, n.db))
 
 	// The schema serves again.
@@ -159,8 +165,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 6: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 5, wantMsg: "database schema is at version 5, this build needs 6: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 7: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 6, wantMsg: "database schema is at version 6, this build needs 7: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,7 +216,7 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(6), applied)
+	assert.Equal(t, int64(7), applied)
 }
 
 func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {

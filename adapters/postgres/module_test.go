@@ -16,15 +16,18 @@ import (
 
 type provided struct {
 	fx.In
-	DB          *postgres.DB
-	Readings    ports.ReadingRepository
-	Anomalies   ports.AnomalyRepository
-	Equipment   ports.EquipmentRepository
-	Maintenance ports.MaintenanceRepository
-	Writer      ports.BatchWriter
-	Fencer      ports.PartitionFencer
-	Rollups     ports.RollupFolder
-	Pingers     []ports.Pinger `group:"pingers"`
+	DB            *postgres.DB
+	Readings      ports.ReadingRepository
+	Anomalies     ports.AnomalyRepository
+	Equipment     ports.EquipmentRepository
+	Maintenance   ports.MaintenanceRepository
+	Writer        ports.BatchWriter
+	Subscriptions ports.SubscriptionRepository
+	Deliveries    ports.DeliveryQueue
+	Ledger        ports.StatusLedger
+	Fencer        ports.PartitionFencer
+	Rollups       ports.RollupFolder
+	Pingers       []ports.Pinger `group:"pingers"`
 }
 
 func TestIntegrationModuleProvidesThePortsAndClosesOnStop(t *testing.T) {
@@ -50,6 +53,9 @@ func TestIntegrationModuleProvidesThePortsAndClosesOnStop(t *testing.T) {
 	assert.IsType(t, &postgres.BatchWriter{}, got.Writer)
 	assert.IsType(t, &postgres.PartitionFencer{}, got.Fencer)
 	assert.IsType(t, &postgres.RollupFolder{}, got.Rollups)
+	assert.IsType(t, &postgres.SubscriptionRepository{}, got.Subscriptions)
+	assert.IsType(t, &postgres.DeliveryQueue{}, got.Deliveries)
+	assert.IsType(t, &postgres.StatusLedger{}, got.Ledger)
 
 	app.RequireStop()
 	assert.ErrorIs(t, got.DB.Ping(t.Context()), ports.ErrUnavailable, "closed on stop")

@@ -177,7 +177,8 @@ func (r *AlarmRepository) Find(ctx context.Context, q ports.AlarmQuery) ([]alarm
 	return out, total, nil
 }
 
-// Acknowledge implements ports.AlarmRepository.
+// Acknowledge implements ports.AlarmRepository; the announcement's deliveries are enqueued
+// in the acknowledgement's transaction.
 func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment string, at time.Time, announce func(alarm.Alarm) event.Event) (alarm.Alarm, error) {
 	var out alarm.Alarm
 	err := r.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -194,7 +195,10 @@ func (r *AlarmRepository) Acknowledge(ctx context.Context, id, by, comment strin
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("it is %s: %w", out.State, ports.ErrConflict)
 		}
-		return nil
+		if announce == nil {
+			return nil
+		}
+		return enqueue(tx, []event.Event{announce(out)})
 	})
 	if errors.Is(err, ports.ErrConflict) {
 		return alarm.Alarm{}, fmt.Errorf("acknowledge alarm %s: %w", id, err)

@@ -34,13 +34,15 @@ var ErrFencingUnsupported = errors.New("fencing partitions needs PostgreSQL")
 
 // WriteBatch implements ports.BatchWriter. Sightings go first, so that readings, anomalies
 // and sessions find their equipment registered. Anomalies are inserted only for readings that
-// this call inserted: a reading stored before keeps what was stored with it. A batch with
-// fences is refused whole (ErrFencingUnsupported).
+// this call inserted: a reading stored before keeps what was stored with it. Last, the
+// deliveries of the batch's events are enqueued. A batch with fences is refused whole
+// (ErrFencingUnsupported).
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
 	if len(b.Fences) > 0 {
 		return fmt.Errorf("write batch of %d readings: %w", len(b.Readings), ErrFencingUnsupported)
 	}
-	if len(b.Readings) == 0 && len(b.Anomalies) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 {
+	if len(b.Readings) == 0 && len(b.Anomalies) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 &&
+		len(b.Events) == 0 {
 		return nil
 	}
 	err := w.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -57,7 +59,10 @@ func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) er
 		if err := upsertSessions(tx, b.Sessions); err != nil {
 			return err
 		}
-		return upsertAlarms(tx, b.Alarms)
+		if err := upsertAlarms(tx, b.Alarms); err != nil {
+			return err
+		}
+		return enqueue(tx, b.Events)
 	})
 	return w.db.fail(ctx, fmt.Sprintf("write batch of %d readings", len(b.Readings)), err)
 }

@@ -16,13 +16,16 @@ import (
 
 type provided struct {
 	fx.In
-	DB          *sqlite.DB
-	Readings    ports.ReadingRepository
-	Anomalies   ports.AnomalyRepository
-	Equipment   ports.EquipmentRepository
-	Maintenance ports.MaintenanceRepository
-	Writer      ports.BatchWriter
-	Pingers     []ports.Pinger `group:"pingers"`
+	DB            *sqlite.DB
+	Readings      ports.ReadingRepository
+	Anomalies     ports.AnomalyRepository
+	Equipment     ports.EquipmentRepository
+	Maintenance   ports.MaintenanceRepository
+	Writer        ports.BatchWriter
+	Subscriptions ports.SubscriptionRepository
+	Deliveries    ports.DeliveryQueue
+	Ledger        ports.StatusLedger
+	Pingers       []ports.Pinger `group:"pingers"`
 }
 
 func TestModuleProvidesThePortsAndClosesOnStop(t *testing.T) {
@@ -45,6 +48,9 @@ func TestModuleProvidesThePortsAndClosesOnStop(t *testing.T) {
 	assert.NotNil(t, got.Readings)
 	assert.NotNil(t, got.Anomalies)
 	assert.NotNil(t, got.Writer)
+	assert.IsType(t, &sqlite.SubscriptionRepository{}, got.Subscriptions)
+	assert.IsType(t, &sqlite.DeliveryQueue{}, got.Deliveries)
+	assert.IsType(t, &sqlite.StatusLedger{}, got.Ledger)
 
 	app.RequireStop()
 	assert.ErrorIs(t, got.DB.Ping(t.Context()), ports.ErrUnavailable, "closed on stop")

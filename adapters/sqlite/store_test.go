@@ -37,6 +37,10 @@ func stores(db *sqlite.DB) portstest.Stores {
 		Equipment:   sqlite.NewEquipmentRepository(db),
 		Writer:      sqlite.NewBatchWriter(db),
 		Maintenance: sqlite.NewMaintenanceRepository(db),
+
+		Subscriptions: sqlite.NewSubscriptionRepository(db),
+		Deliveries:    sqlite.NewDeliveryQueue(db),
+		Ledger:        sqlite.NewStatusLedger(db),
 	}
 }
 
@@ -91,7 +95,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 
 	applied, err := sqlite.AppliedMigrations(t.Context(), again)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1, 2, 3}, applied)
+	assert.Equal(t, []int64{1, 2, 3, 4}, applied)
 }
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {

@@ -36,6 +36,11 @@ type Stores struct {
 	Alarms  ports.AlarmRepository
 	// Maintenance keeps the equipment's maintenance windows.
 	Maintenance ports.MaintenanceRepository
+	// Subscriptions, Deliveries and Ledger keep the outbound notifications: Writer's batches,
+	// Alarms' acknowledgements and Ledger's announcements enqueue deliveries with their changes.
+	Subscriptions ports.SubscriptionRepository
+	Deliveries    ports.DeliveryQueue
+	Ledger        ports.StatusLedger
 }
 
 // fencer is the store's ports.PartitionFencer, or nil.
@@ -68,6 +73,8 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("RollupFolder", func(t *testing.T) { RollupFolder(t, newStores) })
 	t.Run("AlarmRepository", func(t *testing.T) { AlarmRepository(t, newStores) })
 	t.Run("MaintenanceRepository", func(t *testing.T) { MaintenanceRepository(t, newStores) })
+	t.Run("Notifications", func(t *testing.T) { Notifications(t, newStores) })
+	t.Run("StatusLedger", func(t *testing.T) { StatusLedger(t, newStores) })
 }
 
 // The fixtures' equipment.
