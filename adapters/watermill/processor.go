@@ -125,6 +125,9 @@ func (p *Processor) handle(msg *message.Message) error {
 				"sensor_type", c.Alarm.SensorType, "severity", c.Alarm.Severity, "message_id", msg.UUID)
 		}
 	}
+	if res.Unpublished != nil {
+		p.log.Warn("events not on the live stream", "message_id", msg.UUID, "error", res.Unpublished)
+	}
 	if len(e.Readings) > 0 {
 		p.latency.Observe(p.now().Sub(e.Readings[0].ReceivedAt).Seconds())
 	}

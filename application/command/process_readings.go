@@ -10,6 +10,7 @@ import (
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/event"
 	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
@@ -38,6 +39,9 @@ type ProcessReadingsHandler struct {
 	// loaded from there is trusted.
 	maintenance    ports.MaintenanceRepository
 	maintenanceTTL time.Duration
+
+	// With events (WithEvents): the live stream the batch's events are appended to.
+	events ports.EventLog
 
 	mu        sync.Mutex
 	detectors map[sensor.Type]*anomaly.Detector
@@ -107,6 +111,14 @@ func (h *ProcessReadingsHandler) WithMaintenance(repo ports.MaintenanceRepositor
 	return h
 }
 
+// WithEvents appends, after each batch is stored, its events to the live stream log: its alarm
+// transitions (whose deliveries the batch's transaction enqueued, see ProcessedBatch.Events)
+// and an anomaly event for each anomalous reading. Call it before the first Handle.
+func (h *ProcessReadingsHandler) WithEvents(log ports.EventLog) *ProcessReadingsHandler {
+	h.events = log
+	return h
+}
+
 // ProcessResult says what one call stored.
 type ProcessResult struct {
 	Stored    int // readings stored by this call
@@ -114,6 +126,11 @@ type ProcessResult struct {
 	Anomalies []anomaly.Anomaly
 	// Alarms are the alarms that opened, escalated or cleared, as written.
 	Alarms []AlarmChange
+	// Events are the events of what was stored: alarm transitions, then anomalies.
+	Events []event.Event
+	// Unpublished, when set, is why Events did not reach the live stream (WithEvents): what
+	// was stored stays stored, and the deliveries of its transitions are enqueued.
+	Unpublished error
 }
 
 // AlarmChange is an alarm that an event changed.
@@ -153,6 +170,15 @@ func (h *ProcessReadingsHandler) Handle(ctx context.Context, e ports.ReadingsRec
 	res.Stored = len(batch.Readings)
 	res.Anomalies = batch.Anomalies
 	res.Alarms = changes
+	res.Events = batch.Events
+	for _, a := range batch.Anomalies {
+		res.Events = append(res.Events, event.ForAnomaly(h.ids.NewID(), a))
+	}
+	if h.events != nil && len(res.Events) > 0 {
+		if err := h.events.Append(ctx, res.Events); err != nil {
+			res.Unpublished = fmt.Errorf("append %d events to the live stream: %w", len(res.Events), err)
+		}
+	}
 	return res, nil
 }
 
@@ -215,6 +241,9 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 				batch.Alarms = append(batch.Alarms, change.Alarm)
 				if change.Event != alarm.Grew {
 					changes = append(changes, change)
+				}
+				if ev, ok := event.ForAlarm(h.ids.NewID(), change.Event, change.Alarm, now); ok {
+					batch.Events = append(batch.Events, ev)
 				}
 			}
 		}
