@@ -20,6 +20,10 @@ type Commands struct {
 	AcknowledgeAlarm *command.AcknowledgeAlarmHandler
 	SetMaintenance   *command.SetMaintenanceHandler
 	EndMaintenance   *command.EndMaintenanceHandler
+
+	CreateSubscription *command.CreateSubscriptionHandler
+	DeleteSubscription *command.DeleteSubscriptionHandler
+	Redeliver          *command.RedeliverHandler
 }
 
 // Queries are the use cases that read state.
@@ -30,6 +34,7 @@ type Queries struct {
 	AlertHistory      *query.AlertHistoryHandler
 	ProductionMetrics *query.ProductionMetricsHandler
 	Alarms            *query.AlarmsHandler
+	Subscriptions     *query.SubscriptionsHandler
 }
 
 // Application is every use case, as the adapters see them.
@@ -52,14 +57,20 @@ type params struct {
 	Alarms            *query.AlarmsHandler
 	SetMaintenance    *command.SetMaintenanceHandler
 	EndMaintenance    *command.EndMaintenanceHandler
+
+	CreateSubscription *command.CreateSubscriptionHandler
+	DeleteSubscription *command.DeleteSubscriptionHandler
+	Redeliver          *command.RedeliverHandler
+	Subscriptions      *query.SubscriptionsHandler
 }
 
 func newApplication(p params) Application {
 	return Application{
 		Commands: Commands{IngestReadings: p.IngestReadings, ProcessReadings: p.ProcessReadings, UpsertEquipment: p.UpsertEquipment,
-			AcknowledgeAlarm: p.AcknowledgeAlarm, SetMaintenance: p.SetMaintenance, EndMaintenance: p.EndMaintenance},
+			AcknowledgeAlarm: p.AcknowledgeAlarm, SetMaintenance: p.SetMaintenance, EndMaintenance: p.EndMaintenance,
+			CreateSubscription: p.CreateSubscription, DeleteSubscription: p.DeleteSubscription, Redeliver: p.Redeliver},
 		Queries: Queries{Equipment: p.Equipment, EquipmentStatus: p.EquipmentStatus, SensorHistory: p.SensorHistory,
-			AlertHistory: p.AlertHistory, ProductionMetrics: p.ProductionMetrics, Alarms: p.Alarms},
+			AlertHistory: p.AlertHistory, ProductionMetrics: p.ProductionMetrics, Alarms: p.Alarms, Subscriptions: p.Subscriptions},
 	}
 }
 
@@ -75,10 +86,15 @@ var Module = fx.Module("application",
 		query.NewSensorHistoryHandler,
 		query.NewAlertHistoryHandler,
 		newProductionMetricsHandler,
-		command.NewAcknowledgeAlarmHandler,
+		newAcknowledgeAlarmHandler,
+		newAnnounceStatusHandler,
 		query.NewAlarmsHandler,
 		command.NewSetMaintenanceHandler,
 		command.NewEndMaintenanceHandler,
+		command.NewCreateSubscriptionHandler,
+		command.NewDeleteSubscriptionHandler,
+		command.NewRedeliverHandler,
+		query.NewSubscriptionsHandler,
 		newApplication,
 	),
 )
@@ -117,11 +133,38 @@ type processParams struct {
 	Detector    anomaly.Config
 	Rules       equipment.Rules
 	Sensors     rules.Set
+	Events      ports.EventLog `optional:"true"`
 }
 
 func newProcessReadingsHandler(p processParams) *command.ProcessReadingsHandler {
 	return command.NewProcessReadingsHandler(p.Readings, p.Equipment, p.Writer, p.Clock, p.IDs, p.Detector, p.Rules).
-		WithAlarms(p.Alarms, p.Sensors).WithMaintenance(p.Maintenance, command.DefaultMaintenanceTTL)
+		WithAlarms(p.Alarms, p.Sensors).WithMaintenance(p.Maintenance, command.DefaultMaintenanceTTL).WithEvents(p.Events)
+}
+
+type eventParams struct {
+	fx.In
+	Alarms ports.AlarmRepository
+	Clock  ports.Clock
+	IDs    ports.IDGenerator
+	Events ports.EventLog `optional:"true"`
+}
+
+func newAcknowledgeAlarmHandler(p eventParams) *command.AcknowledgeAlarmHandler {
+	return command.NewAcknowledgeAlarmHandler(p.Alarms, p.Clock).WithEvents(p.IDs, p.Events)
+}
+
+type announceParams struct {
+	fx.In
+	Equipment *query.EquipmentHandler
+	Ledger    ports.StatusLedger
+	Events    ports.EventLog `optional:"true"`
+	IDs       ports.IDGenerator
+	Clock     ports.Clock
+	Rules     equipment.Rules
+}
+
+func newAnnounceStatusHandler(p announceParams) *command.AnnounceStatusHandler {
+	return command.NewAnnounceStatusHandler(p.Equipment, p.Ledger, p.Events, p.IDs, p.Clock, p.Rules)
 }
 
 func newProductionMetricsHandler(r ports.ReadingRepository, an ports.AnomalyRepository, eq ports.EquipmentRepository,
