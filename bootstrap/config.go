@@ -40,6 +40,27 @@ type Config struct {
 	PprofAddr       string // where to serve net/http/pprof; empty: nowhere
 	Database        Database
 	Queue           Queue
+	Events          Events
+}
+
+// Events tunes what the service tells as it happens: the live stream, browser sessions, the
+// status sweeper and the outbound notifications.
+type Events struct {
+	LogSize          int           // events the live stream keeps for clients that come back
+	StreamKeepAlive  time.Duration // interval of the stream's keep-alive comments
+	StreamMaxClients int           // most live streams per process
+	SessionTTL       time.Duration // lifetime of a browser session
+	StatusInterval   time.Duration // how often each API process looks for status changes
+	Delivery         Delivery
+}
+
+// Delivery tunes the outbound notifications.
+type Delivery struct {
+	Timeout         time.Duration // one attempt's time limit
+	MaxAttempts     int           // attempts before a delivery is dead
+	Backoff         time.Duration // the longest delay before the first retry; it doubles, to a cap
+	BreakerFailures int           // failed attempts in a row that open an endpoint's breaker
+	BreakerCooldown time.Duration // how long an open breaker pauses its endpoint
 }
 
 // Queue selects and tunes the queue between the webhook and the workers. An empty
@@ -128,6 +149,16 @@ var Variables = []Variable{
 	{"PLM_WORKER_CONCURRENCY", "0", "most messages one worker process handles at once; 0: one per partition it holds"},
 	{"PLM_WORKER_ID", "", "name of this worker among the workers of the deployment; empty: host name, process id and a random suffix"},
 	{"PLM_MONITOR_INTERVAL", "30s", "how often a worker logs queue length, pending, lag, dead letters and processing rate"},
+	{"PLM_EVENT_LOG_SIZE", "10000", "events the live stream (GET /stream) keeps for clients that reconnect with Last-Event-ID: in memory when embedded, in the Redis stream <prefix>:events:live in production"},
+	{"PLM_STREAM_KEEPALIVE", "15s", "interval of the keep-alive comments on GET /stream"},
+	{"PLM_STREAM_MAX_CLIENTS", "1000", "most live streams one process serves at once; one more is answered 503"},
+	{"PLM_SESSION_TTL", "12h", "lifetime of a browser session (the status page's sign-in cookie)"},
+	{"PLM_STATUS_INTERVAL", "1s", "how often each API process looks for equipment status changes to announce (OFFLINE among them)"},
+	{"PLM_DELIVERY_TIMEOUT", "5s", "time limit of one notification delivery attempt"},
+	{"PLM_DELIVERY_MAX_ATTEMPTS", "10", "attempts at a notification delivery before it is dead (it can then be redelivered through the API)"},
+	{"PLM_DELIVERY_BACKOFF", "1s", "longest delay before a delivery's first retry (full jitter: the delay is drawn between 0 and it); it doubles with each failed attempt, up to 5 minutes"},
+	{"PLM_BREAKER_FAILURES", "5", "failed deliveries in a row to one endpoint that pause it (its circuit breaker opens)"},
+	{"PLM_BREAKER_COOLDOWN", "30s", "how long a paused endpoint waits before one delivery tries it again"},
 	{"PLM_PPROF_ADDR", "", "address to serve Go's profiler (net/http/pprof) on, e.g. 127.0.0.1:6060, without authentication; empty: off"},
 }
 
@@ -182,6 +213,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Concurrency:     l.integer("PLM_WORKER_CONCURRENCY", 0, 100_000),
 			WorkerID:        strings.TrimSpace(getenv("PLM_WORKER_ID")),
 			MonitorInterval: l.duration("PLM_MONITOR_INTERVAL"),
+		},
+		Events: Events{
+			LogSize:          l.integer("PLM_EVENT_LOG_SIZE", 100, 10_000_000),
+			StreamKeepAlive:  l.duration("PLM_STREAM_KEEPALIVE"),
+			StreamMaxClients: l.integer("PLM_STREAM_MAX_CLIENTS", 1, 1_000_000),
+			SessionTTL:       l.duration("PLM_SESSION_TTL"),
+			StatusInterval:   l.duration("PLM_STATUS_INTERVAL"),
+			Delivery: Delivery{
+				Timeout:         l.duration("PLM_DELIVERY_TIMEOUT"),
+				MaxAttempts:     l.integer("PLM_DELIVERY_MAX_ATTEMPTS", 1, 1000),
+				Backoff:         l.duration("PLM_DELIVERY_BACKOFF"),
+				BreakerFailures: l.integer("PLM_BREAKER_FAILURES", 1, 1000),
+				BreakerCooldown: l.duration("PLM_BREAKER_COOLDOWN"),
+			},
 		},
 	}
 	if u := cfg.Queue.RedisURL; u != "" {

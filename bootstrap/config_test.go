@@ -65,6 +65,10 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_RULES_FILE": " /etc/plm/rules.yaml ", "PLM_ALARM_DEBOUNCE": "2/4", "PLM_ALARM_OPEN_AT_Z": "0",
 		"PLM_ALARM_CLEAR_BELOW": "1.5", "PLM_ALARM_CLEAR_AFTER": "20", "PLM_ALARM_CLEAR_AFTER_TIME": "15m",
 		"PLM_ALARM_FLAPPING": "3/1h",
+		"PLM_EVENT_LOG_SIZE": "500", "PLM_STREAM_KEEPALIVE": "20s", "PLM_STREAM_MAX_CLIENTS": "50",
+		"PLM_SESSION_TTL": "1h", "PLM_STATUS_INTERVAL": "2s", "PLM_DELIVERY_TIMEOUT": "3s",
+		"PLM_DELIVERY_MAX_ATTEMPTS": "4", "PLM_DELIVERY_BACKOFF": "250ms", "PLM_BREAKER_FAILURES": "6",
+		"PLM_BREAKER_COOLDOWN": "45s",
 	}
 	if len(vars) != len(bootstrap.Variables) {
 		t.Fatalf("the test sets %d variables but %d are documented", len(vars), len(bootstrap.Variables))
@@ -87,12 +91,16 @@ func TestEveryVariableIsRead(t *testing.T) {
 			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour},
 		Queue: bootstrap.Queue{RedisURL: "redis://cache:6379/2", Prefix: "plant-a", Partitions: 32, MaxRetries: 7,
 			ClaimIdle: 20 * time.Second, Concurrency: 4, WorkerID: "w-1", MonitorInterval: 10 * time.Second},
+		Events: bootstrap.Events{LogSize: 500, StreamKeepAlive: 20 * time.Second, StreamMaxClients: 50, SessionTTL: time.Hour,
+			StatusInterval: 2 * time.Second, Delivery: bootstrap.Delivery{Timeout: 3 * time.Second, MaxAttempts: 4,
+				Backoff: 250 * time.Millisecond, BreakerFailures: 6, BreakerCooldown: 45 * time.Second}},
 	}
 	if got, w := cfg, want; got.Addr != w.Addr || got.DataDir != w.DataDir || strings.Join(got.APIKeys, ",") != strings.Join(w.APIKeys, ",") ||
 		got.LogLevel != w.LogLevel || got.LogFormat != w.LogFormat || got.Detector != w.Detector || got.Rules != w.Rules ||
 		got.MaxBodyBytes != w.MaxBodyBytes || got.RateLimit != w.RateLimit || got.ReadTimeout != w.ReadTimeout ||
 		got.WriteTimeout != w.WriteTimeout || got.IdleTimeout != w.IdleTimeout || got.MaxConns != w.MaxConns || got.ShutdownTimeout != w.ShutdownTimeout ||
-		got.Database != w.Database || got.Queue != w.Queue || got.Alarm != w.Alarm || got.RulesFile != w.RulesFile {
+		got.Database != w.Database || got.Queue != w.Queue || got.Alarm != w.Alarm || got.RulesFile != w.RulesFile ||
+		got.Events != w.Events {
 		t.Fatalf("got  %+v\nwant %+v", got, w)
 	}
 }

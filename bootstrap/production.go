@@ -43,6 +43,7 @@ func redisQueue(cfg Config, role Role) fx.Option {
 	names := redisstream.Names{Prefix: q.Prefix, Partitions: q.Partitions}
 	opts := []fx.Option{
 		fx.Supply(names),
+		redisEventLog(cfg),
 		fx.Provide(
 			func(lc fx.Lifecycle) (*redisadapter.Client, error) {
 				c, err := redisadapter.Open(redisadapter.Config{URL: q.RedisURL, Prefix: q.Prefix})
@@ -97,10 +98,11 @@ func redisQueue(cfg Config, role Role) fx.Option {
 		fx.Provide(
 			watermill.NewProcessor,
 			func(r ports.ReadingRepository, e ports.EquipmentRepository, a ports.AlarmRepository, m ports.MaintenanceRepository,
-				c ports.Clock, ids ports.IDGenerator, d anomaly.Config, rules equipment.Rules, sensors sensorrules.Set) redisstream.HandlerFactory {
+				c ports.Clock, ids ports.IDGenerator, d anomaly.Config, rules equipment.Rules, sensors sensorrules.Set,
+				events ports.EventLog) redisstream.HandlerFactory {
 				return func(w ports.BatchWriter) *command.ProcessReadingsHandler {
 					return command.NewProcessReadingsHandler(r, e, w, c, ids, d, rules).WithAlarms(a, sensors).
-						WithMaintenance(m, command.DefaultMaintenanceTTL)
+						WithMaintenance(m, command.DefaultMaintenanceTTL).WithEvents(events)
 				}
 			},
 			func(c goredis.UniversalClient, log *slog.Logger) (*redisstream.Notifier, error) {

@@ -58,6 +58,8 @@ func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
 				Addr: cfg.Addr, APIKeys: cfg.APIKeys, BodyLimit: cfg.MaxBodyBytes,
 				ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout,
 				MaxConns: cfg.MaxConns, OpsOnly: role == RoleWorker,
+				SessionTTL: cfg.Events.SessionTTL, StreamKeepAlive: cfg.Events.StreamKeepAlive,
+				StreamMaxClients: cfg.Events.StreamMaxClients,
 			},
 			fx.Annotate(system.Clock{}, fx.As(new(ports.Clock))),
 			fx.Annotate(system.IDs{}, fx.As(new(ports.IDGenerator))),
@@ -69,7 +71,21 @@ func Service(cfg Config, log *slog.Logger, role Role) fx.Option {
 		application.Module,
 		httpadapter.Module,
 		fx.Invoke(startServer),
+		roleEvents(cfg, role),
 	)
+}
+
+// roleEvents runs what announces and delivers events in a process of role: API processes
+// look for status changes, workers deliver notifications.
+func roleEvents(cfg Config, role Role) fx.Option {
+	var opts []fx.Option
+	if role == RoleAll || role == RoleServe {
+		opts = append(opts, announceStatuses(cfg.Events.StatusInterval))
+	}
+	if role == RoleAll || role == RoleWorker {
+		opts = append(opts, deliverNotifications(cfg.Events.Delivery))
+	}
+	return fx.Options(opts...)
 }
 
 // queue chooses the queue.
@@ -83,6 +99,7 @@ func queue(cfg Config, role Role) fx.Option {
 		}),
 		watermill.EmbeddedModule,
 		fx.Invoke(startQueue),
+		embeddedEventLog(cfg),
 	}
 	if !cfg.Database.Embedded() {
 		// The production metrics' rollup, kept by the aggregation worker with Redis.

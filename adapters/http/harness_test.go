@@ -40,18 +40,27 @@ type harness struct {
 	pub      *memory.Publisher
 	registry *prometheus.Registry
 	logs     *logbuf.Buffer
+	events   *memory.EventLog // what GET /stream reads
 }
 
 type harnessConfig struct {
 	limiter ports.RateLimiter
 	pingers []ports.Pinger
 	record  bool // the publisher records events instead of processing them
+	config  func(*plmhttp.Config)
+	events  *memory.EventLog
 }
 
 type option func(*harnessConfig)
 
 func withLimiter(l ports.RateLimiter) option { return func(c *harnessConfig) { c.limiter = l } }
 func withPingers(p ...ports.Pinger) option   { return func(c *harnessConfig) { c.pingers = p } }
+
+// withConfig changes the server's configuration before it is built.
+func withConfig(f func(*plmhttp.Config)) option { return func(c *harnessConfig) { c.config = f } }
+
+// withEventLog gives the server the event log l (none when nil) in place of its own.
+func withEventLog(l *memory.EventLog) option { return func(c *harnessConfig) { c.events = l } }
 
 // recording makes the publisher keep events rather than run the pipeline.
 func recording() option { return func(c *harnessConfig) { c.record = true } }
@@ -65,11 +74,12 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	hc := harnessConfig{
 		limiter: memory.NewRateLimiter(0, time.Minute, clock.Now),
 		pingers: []ports.Pinger{store},
+		events:  memory.NewEventLog(0, time.Now),
 	}
 	for _, o := range opts {
 		o(&hc)
 	}
-	h := &harness{t: t, store: store, clock: clock, registry: prometheus.NewRegistry(), logs: &logbuf.Buffer{}}
+	h := &harness{t: t, store: store, clock: clock, registry: prometheus.NewRegistry(), logs: &logbuf.Buffer{}, events: hc.events}
 	h.pub = &memory.Publisher{}
 	app := newApplication(store, clock, h.pub)
 	if !hc.record {
@@ -78,15 +88,23 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			return nil
 		}
 	}
-	srv, err := plmhttp.NewServer(plmhttp.Deps{
-		Config:   plmhttp.Config{Addr: "127.0.0.1:0", APIKeys: []string{"other-key", testKey, "ingest:" + ingestKey, "read:" + readKey}},
+	cfg := plmhttp.Config{Addr: "127.0.0.1:0", APIKeys: []string{"other-key", testKey, "ingest:" + ingestKey, "read:" + readKey}}
+	if hc.config != nil {
+		hc.config(&cfg)
+	}
+	deps := plmhttp.Deps{
+		Config:   cfg,
 		App:      app,
 		Clock:    clock,
 		Limiter:  hc.limiter,
 		Pingers:  hc.pingers,
 		Registry: h.registry,
 		Logger:   slog.New(slog.NewJSONHandler(h.logs, nil)),
-	})
+	}
+	if hc.events != nil {
+		deps.EventLog = hc.events
+	}
+	srv, err := plmhttp.NewServer(deps)
 	require.NoError(t, err)
 	h.server = srv
 	return h

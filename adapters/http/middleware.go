@@ -25,6 +25,7 @@ const (
 	localRequestID localKey = iota
 	localCaller             // the rate-limit identity of an authenticated caller
 	localScope              // the Scope of an authenticated caller's key
+	localSession            // when the session of a caller signed in by its cookie expires
 )
 
 // routeUnmatched labels requests that matched no route.
@@ -115,14 +116,11 @@ func methodLabel(m string) string {
 	return methodOther
 }
 
-// routeKey names a route by method and pattern.
-type routeKey struct{ method, path string }
-
 // routeLabel is the pattern of the route that answered, never the raw path; routeUnmatched
 // when none did (the middleware, which matches every path, does not count).
 func (s *Server) routeLabel(c *fiber.Ctx) string {
 	r := c.Route()
-	if r == nil || !s.routes[routeKey{r.Method, r.Path}] {
+	if r == nil || !s.routes[r] {
 		return routeUnmatched
 	}
 	return r.Path
@@ -136,11 +134,12 @@ type keyHash struct {
 
 // authenticate lets through requests carrying one of the keys, as X-API-Key or as a bearer
 // token, and notes the key's scope for the routes to check. The presented key is hashed and
-// compared, in constant time, with every key (all of them, whichever matches).
+// compared, in constant time, with every key (all of them, whichever matches). A request
+// that presents no key may carry a browser session's cookie instead (authenticateSession).
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	key := presentedKey(c)
 	if key == "" {
-		return &apiError{status: fiber.StatusUnauthorized, code: codeUnauthorized, message: "an API key is required"}
+		return s.authenticateSession(c)
 	}
 	sum := sha256.Sum256([]byte(key))
 	var scope Scope
@@ -173,17 +172,26 @@ func presentedKey(c *fiber.Ctx) string {
 // A limiter that fails lets the request through.
 func (s *Server) rateLimit(c *fiber.Ctx) error {
 	caller, _ := c.Locals(localCaller).(string)
+	if err := s.allow(c, caller); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// allow asks the limiter about caller: nil when the request may go on, the rate_limited
+// answer when not. A limiter that fails lets the request through.
+func (s *Server) allow(c *fiber.Ctx, caller string) error {
 	ok, retryAfter, err := s.limiter.Allow(c.UserContext(), caller)
 	if err != nil {
 		s.log.WarnContext(c.UserContext(), "rate limiter failed, request let through",
 			"request_id", requestID(c), "error", err)
-		return c.Next()
+		return nil
 	}
 	if !ok {
 		return &apiError{status: fiber.StatusTooManyRequests, code: codeRateLimited,
 			message: "too many requests; retry later", retryAfter: max(retryAfter, time.Second)}
 	}
-	return c.Next()
+	return nil
 }
 
 // requireJSON refuses bodies that are not declared as JSON, or that are compressed.

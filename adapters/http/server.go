@@ -53,6 +53,13 @@ type Config struct {
 	// OpsOnly serves the operational endpoints only (/healthz, /readyz, /metrics): the
 	// face of a process that runs workers and no API.
 	OpsOnly bool
+	// SessionTTL is how long a browser session (POST /session) lasts (default 12 h).
+	SessionTTL time.Duration
+	// StreamKeepAlive is the interval of the live stream's keep-alive comments (default
+	// 15 s); StreamMaxClients the most live streams served at once (default 1000), over
+	// which GET /stream is answered 503.
+	StreamKeepAlive  time.Duration
+	StreamMaxClients int
 }
 
 // Validate names every bad field.
@@ -68,6 +75,9 @@ func (c Config) Validate() error {
 		validation.Field(&c.WriteTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.IdleTimeout, validation.Min(time.Duration(0))),
 		validation.Field(&c.MaxConns, validation.Min(0)),
+		validation.Field(&c.SessionTTL, validation.Min(time.Duration(0))),
+		validation.Field(&c.StreamKeepAlive, validation.Min(time.Duration(0))),
+		validation.Field(&c.StreamMaxClients, validation.Min(0)),
 	)
 }
 
@@ -87,6 +97,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.StreamKeepAlive == 0 {
+		c.StreamKeepAlive = DefaultStreamKeepAlive
+	}
+	if c.StreamMaxClients == 0 {
+		c.StreamMaxClients = DefaultStreamMaxClients
+	}
 	return c
 }
 
@@ -101,6 +120,8 @@ type Deps struct {
 	Pingers  []ports.Pinger `group:"pingers"`
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+	// EventLog feeds GET /stream; without one, the stream answers 503.
+	EventLog ports.EventLog `optional:"true"`
 }
 
 // Server is the HTTP face of the service.
@@ -111,7 +132,10 @@ type Server struct {
 	keys    []keyHash
 	limiter ports.RateLimiter
 	metrics *httpMetrics
-	routes  map[routeKey]bool // the routes that answer requests, middleware left out
+	routes  map[*fiber.Route]bool // the routes that answer requests, middleware left out
+
+	sessions *sessions
+	streams  *streams // nil when OpsOnly
 
 	draining atomic.Bool
 
@@ -139,10 +163,13 @@ func NewServer(d Deps) (*Server, error) {
 		limiter: d.Limiter,
 		metrics: metrics,
 	}
+	apiKeys := make([]APIKey, 0, len(cfg.APIKeys))
 	for _, entry := range cfg.APIKeys {
 		k, _ := ParseAPIKey(entry) // Validate has refused any that does not parse
 		s.keys = append(s.keys, keyHash{sum: sha256.Sum256([]byte(k.Key)), scope: k.Scope})
+		apiKeys = append(apiKeys, k)
 	}
+	s.sessions = newSessions(apiKeys, cfg.SessionTTL, d.Clock.Now)
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:             cfg.BodyLimit,
 		ReadTimeout:           cfg.ReadTimeout,
@@ -156,6 +183,10 @@ func NewServer(d Deps) (*Server, error) {
 	})
 	s.app.Server().Handler = s.rejectUnroutable(s.app.Server().Handler)
 
+	pg, err := newEmbeddedPage()
+	if err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
 	h := &handlers{app: d.App, clock: d.Clock, metrics: metrics}
 	ops := &operations{pingers: d.Pingers, draining: &s.draining, log: s.log}
 
@@ -171,8 +202,21 @@ func NewServer(d Deps) (*Server, error) {
 		return s, nil
 	}
 	s.app.Get("/openapi.yaml", ops.openapi)
-	// Everything below, unknown routes included, needs a key.
+	// The live status page and its assets: no key, the page signs in by itself.
+	s.app.Get("/", pg.serveIndex)
+	s.app.Get(assetPrefix+":name", pg.serveAsset)
+	// A browser trades a key for a session cookie, and forgets it, without a key.
+	s.app.Post("/session", s.createSession)
+	s.app.Delete("/session", s.deleteSession)
+	// Everything below, unknown routes included, needs a key (or a session).
 	s.app.Use(s.authenticate, s.rateLimit)
+	s.app.Get("/session", s.sessionInfo)
+	streamMetrics, err := newStreamMetrics(d.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
+	s.streams = newStreams(d.EventLog, cfg, s.log, streamMetrics)
+	s.app.Get("/stream", read, s.streams.stream)
 	// Each route names the scope it needs: machines ingest, dashboards read, admins do all.
 	s.app.Post("/webhook/sensor-data", ingest, requireJSON, h.ingestReadings)
 	s.app.Get("/equipment", read, h.listEquipment)
@@ -188,16 +232,35 @@ func NewServer(d Deps) (*Server, error) {
 	s.app.Get("/alarms", read, h.alarmList)
 	s.app.Get("/alarms/:id", read, h.alarmDetail)
 	s.app.Post("/alarms/:id/ack", read, requireJSON, h.ackAlarm)
+	// Outbound notifications: where they go and how their delivery went, admins only.
+	s.app.Post("/subscriptions", admin, requireJSON, h.createSubscription)
+	s.app.Get("/subscriptions", admin, h.listSubscriptions)
+	s.app.Get("/subscriptions/:id", admin, h.getSubscription)
+	s.app.Delete("/subscriptions/:id", admin, h.deleteSubscription)
+	s.app.Get("/subscriptions/:id/deliveries", admin, h.subscriptionDeliveries)
+	s.app.Post("/subscriptions/:id/deliveries/:deliveryId/redeliver", admin, h.redeliver)
 	s.app.Get("/metrics", read, adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 	s.recordRoutes()
 	return s, nil
 }
 
-// recordRoutes notes the routes that answer requests, middleware left out.
+// recordRoutes notes the routes that answer requests, middleware left out. A route is known
+// by identity, not by its pattern: the middleware's pattern is "/", which GET / shares. The
+// copies that GetRoutes returns share their handler slices with the routes themselves.
 func (s *Server) recordRoutes() {
-	s.routes = make(map[routeKey]bool)
+	answering := make(map[*fiber.Handler]bool)
 	for _, r := range s.app.GetRoutes(true) {
-		s.routes[routeKey{r.Method, r.Path}] = true
+		if len(r.Handlers) > 0 {
+			answering[&r.Handlers[0]] = true
+		}
+	}
+	s.routes = make(map[*fiber.Route]bool)
+	for _, stack := range s.app.Stack() {
+		for _, r := range stack {
+			if len(r.Handlers) > 0 && answering[&r.Handlers[0]] {
+				s.routes[r] = true
+			}
+		}
 	}
 }
 
@@ -237,6 +300,9 @@ func (s *Server) Addr() string {
 // connections and waits, until ctx ends, for the requests in flight to finish.
 func (s *Server) Stop(ctx context.Context) error {
 	s.draining.Store(true)
+	if s.streams != nil {
+		s.streams.close() // live streams never end by themselves
+	}
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		return fmt.Errorf("shut down http server: %w", err)
 	}

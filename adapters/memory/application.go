@@ -22,7 +22,7 @@ func NewApplication(s *Store, clock ports.Clock, pub ports.ReadingsPublisher, id
 		panic(fmt.Sprintf("the default rules are invalid: %v", err))
 	}
 	eq := equipment.DefaultRules
-	alarms, maintenance := s.Alarms(), s.Maintenance()
+	alarms, maintenance, subs := s.Alarms(), s.Maintenance(), s.Subscriptions()
 	return application.Application{
 		Commands: application.Commands{
 			IngestReadings: command.NewIngestReadingsHandler(pub, clock, ids),
@@ -32,6 +32,10 @@ func NewApplication(s *Store, clock ports.Clock, pub ports.ReadingsPublisher, id
 			AcknowledgeAlarm: command.NewAcknowledgeAlarmHandler(alarms, clock),
 			SetMaintenance:   command.NewSetMaintenanceHandler(maintenance, clock),
 			EndMaintenance:   command.NewEndMaintenanceHandler(maintenance, s, clock),
+
+			CreateSubscription: command.NewCreateSubscriptionHandler(subs, clock, ids),
+			DeleteSubscription: command.NewDeleteSubscriptionHandler(subs),
+			Redeliver:          command.NewRedeliverHandler(subs, clock),
 		},
 		Queries: application.Queries{
 			Equipment:         query.NewEquipmentHandler(s, clock, eq).WithAlarms(alarms).WithMaintenance(maintenance),
@@ -40,6 +44,7 @@ func NewApplication(s *Store, clock ports.Clock, pub ports.ReadingsPublisher, id
 			AlertHistory:      query.NewAlertHistoryHandler(s),
 			ProductionMetrics: query.NewProductionMetricsHandler(s, s, s, clock, eq).WithAlarms(alarms),
 			Alarms:            query.NewAlarmsHandler(alarms, s),
+			Subscriptions:     query.NewSubscriptionsHandler(subs, clock),
 		},
 	}
 }
