@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/production-line-monitor/plm/domain/equipment"
@@ -129,6 +130,23 @@ type DeliveryOutcome struct {
 	// The subscription's circuit breaker after the attempt.
 	Failures    int
 	PausedUntil time.Time
+}
+
+// Normalized checks the outcome's state, and makes the next attempt of a PENDING delivery due
+// at the attempt at the earliest, and that of a settled one (DELIVERED, DEAD) none: what every
+// DeliveryQueue stores.
+func (o DeliveryOutcome) Normalized() (DeliveryOutcome, error) {
+	switch o.State {
+	case DeliveryPending:
+		if o.NextAttemptAt.Before(o.At) {
+			o.NextAttemptAt = o.At
+		}
+	case DeliveryDelivered, DeliveryDead:
+		o.NextAttemptAt = time.Time{}
+	default:
+		return o, fmt.Errorf("settle delivery %s: unknown state %q", o.DeliveryID, o.State)
+	}
+	return o, nil
 }
 
 // DeliveryQueue hands pending deliveries to the dispatchers of every process. Deliveries are

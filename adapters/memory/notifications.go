@@ -249,7 +249,7 @@ func (q *DeliveryQueue) Settle(_ context.Context, out ports.DeliveryOutcome) err
 	if q.s.Err != nil {
 		return q.s.Err
 	}
-	out, err := settled(out)
+	out, err := out.Normalized()
 	if err != nil {
 		return err
 	}
@@ -267,22 +267,6 @@ func (q *DeliveryQueue) Settle(_ context.Context, out ports.DeliveryOutcome) err
 	sub := &o.subscriptions[o.subscription(out.SubscriptionID)]
 	sub.Failures, sub.PausedUntil = out.Failures, out.PausedUntil
 	return nil
-}
-
-// settled checks an outcome's state, and makes the next attempt of a PENDING one due at the
-// attempt at the earliest, and that of a settled one none.
-func settled(o ports.DeliveryOutcome) (ports.DeliveryOutcome, error) {
-	switch o.State {
-	case ports.DeliveryPending:
-		if o.NextAttemptAt.Before(o.At) {
-			o.NextAttemptAt = o.At
-		}
-	case ports.DeliveryDelivered, ports.DeliveryDead:
-		o.NextAttemptAt = time.Time{}
-	default:
-		return o, fmt.Errorf("settle delivery %s: unknown state %q", o.DeliveryID, o.State)
-	}
-	return o, nil
 }
 
 // Postpone implements ports.DeliveryQueue.

@@ -317,7 +317,7 @@ const settleDeliverySQL = `UPDATE deliveries SET state = $2, attempts = attempts
 // PostgreSQL runs as one implicit transaction.
 func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) error {
 	op := "settle delivery " + o.DeliveryID
-	o, err := settledOutcome(o)
+	o, err := o.Normalized()
 	if err != nil {
 		return err
 	}
@@ -341,22 +341,6 @@ func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) err
 		err = pgx.ErrNoRows
 	}
 	return q.db.fail(ctx, op, err)
-}
-
-// settledOutcome checks an outcome's state, and makes the next attempt of a PENDING delivery
-// due at the attempt at the earliest, and that of a settled one none.
-func settledOutcome(o ports.DeliveryOutcome) (ports.DeliveryOutcome, error) {
-	switch o.State {
-	case ports.DeliveryPending:
-		if o.NextAttemptAt.Before(o.At) {
-			o.NextAttemptAt = o.At
-		}
-	case ports.DeliveryDelivered, ports.DeliveryDead:
-		o.NextAttemptAt = time.Time{}
-	default:
-		return o, fmt.Errorf("settle delivery %s: unknown state %q", o.DeliveryID, o.State)
-	}
-	return o, nil
 }
 
 // Postpone implements ports.DeliveryQueue.

@@ -349,7 +349,7 @@ func (q *DeliveryQueue) Claim(ctx context.Context, now time.Time, lease time.Dur
 // Settle implements ports.DeliveryQueue, in one transaction.
 func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) error {
 	op := "settle delivery " + o.DeliveryID
-	o, err := settledOutcome(o)
+	o, err := o.Normalized()
 	if err != nil {
 		return err
 	}
@@ -373,22 +373,6 @@ func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) err
 			o.Failures, nullMicros(o.PausedUntil), o.SubscriptionID).Error
 	})
 	return q.db.fail(ctx, op, err)
-}
-
-// settledOutcome checks an outcome's state, and makes the next attempt of a PENDING delivery
-// due at the attempt at the earliest, and that of a settled one none.
-func settledOutcome(o ports.DeliveryOutcome) (ports.DeliveryOutcome, error) {
-	switch o.State {
-	case ports.DeliveryPending:
-		if o.NextAttemptAt.Before(o.At) {
-			o.NextAttemptAt = o.At
-		}
-	case ports.DeliveryDelivered, ports.DeliveryDead:
-		o.NextAttemptAt = time.Time{}
-	default:
-		return o, fmt.Errorf("settle delivery %s: unknown state %q", o.DeliveryID, o.State)
-	}
-	return o, nil
 }
 
 // Postpone implements ports.DeliveryQueue.
