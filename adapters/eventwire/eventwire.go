@@ -77,8 +77,11 @@ type Anomaly struct {
 	DetectedAt  string  `json:"detectedAt"`
 }
 
-// Time writes t as the API does: RFC 3339 in UTC with milliseconds.
-func Time(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// TimeLayout is how the API writes every time: RFC 3339 in UTC, with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// Time writes t as the API does (TimeLayout).
+func Time(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 // NewAlarm is a on the wire.
 func NewAlarm(a alarm.Alarm) Alarm {

@@ -11,50 +11,26 @@ import (
 	validation "github.com/go-ozzo/ozzo-validation/v4"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/production-line-monitor/plm/adapters/eventwire"
 	"github.com/production-line-monitor/plm/application/command"
 	"github.com/production-line-monitor/plm/application/query"
 	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/ports"
 )
 
+// alarmResponse is an alarm as the API shows it: in its wire form (the one events carry), with
+// how long it has been open.
 type alarmResponse struct {
-	ID           string   `json:"id"`
-	EquipmentID  string   `json:"equipmentId"`
-	SensorType   string   `json:"sensorType"`
-	State        string   `json:"state"`
-	Severity     string   `json:"severity"`
-	OpenedAt     string   `json:"openedAt"`
-	FirstAt      string   `json:"firstAnomalyAt"`
-	LastAt       string   `json:"lastAnomalyAt"`
-	AnomalyCount int      `json:"anomalyCount"`
-	PeakZScore   float64  `json:"peakZScore"`
-	ClearedAt    jsonTime `json:"clearedAt"`
-	Flapping     bool     `json:"flapping"`
-	RulesVersion string   `json:"rulesVersion"`
-	Acknowledged *ackInfo `json:"acknowledged"`
-	OpenSeconds  float64  `json:"openSeconds"`
-}
-
-type ackInfo struct {
-	By      string `json:"by"`
-	Comment string `json:"comment"`
-	At      string `json:"at"`
+	eventwire.Alarm
+	OpenSeconds float64 `json:"openSeconds"`
 }
 
 func newAlarmResponse(a alarm.Alarm, now time.Time) alarmResponse {
-	r := alarmResponse{ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), State: string(a.State),
-		Severity: string(a.Severity), OpenedAt: formatTime(a.OpenedAt), FirstAt: formatTime(a.FirstAt),
-		LastAt: formatTime(a.LastAt), AnomalyCount: a.Count, PeakZScore: a.PeakZ, ClearedAt: jsonTime(a.ClearedAt),
-		Flapping: a.Flapping, RulesVersion: a.RulesVersion}
-	if !a.AckAt.IsZero() {
-		r.Acknowledged = &ackInfo{By: a.AckBy, Comment: a.AckComment, At: formatTime(a.AckAt)}
-	}
 	end := now
 	if !a.ClearedAt.IsZero() {
 		end = a.ClearedAt
 	}
-	r.OpenSeconds = roundMillis(max(0, end.Sub(a.OpenedAt).Seconds()))
-	return r
+	return alarmResponse{Alarm: eventwire.NewAlarm(a), OpenSeconds: roundMillis(max(0, end.Sub(a.OpenedAt).Seconds()))}
 }
 
 type alarmPage struct {

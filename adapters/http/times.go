@@ -3,10 +3,12 @@ package http
 import (
 	"errors"
 	"time"
+
+	"github.com/production-line-monitor/plm/adapters/eventwire"
 )
 
 // timeLayout is how every answer writes a time: UTC, millisecond precision.
-const timeLayout = "2006-01-02T15:04:05.000Z"
+const timeLayout = eventwire.TimeLayout
 
 var errBadTime = errors.New("must be an RFC 3339 time with an offset, e.g. 2026-11-27T08:15:00Z")
 
