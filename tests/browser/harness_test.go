@@ -29,48 +29,21 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/production-line-monitor/plm/tests/logbuf"
+	"github.com/production-line-monitor/plm/tests/plmbin"
 )
 
 // artifactsDirEnv names the folder the screenshots go to (default: artifacts, beside this
 // file).
 const artifactsDirEnv = "PLM_ARTIFACTS_DIR"
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binary    string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	plmbin.Remove()
 	os.Exit(code)
 }
 
-// plmBinary builds the service once for every test of the package.
-func plmBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "plm-browser-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		binary = filepath.Join(dir, "plm")
-		out, err := exec.Command("go", "build", "-o", binary, "../..").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
+// plmBinary is the service's binary, built once for the package's tests.
+func plmBinary(t testing.TB) string { return plmbin.Path(t) }
 
 // newKey is a fresh random key, so that a test can look for it anywhere it must not be.
 func newKey(t testing.TB) string {

@@ -21,44 +21,17 @@ import (
 	"time"
 
 	"github.com/production-line-monitor/plm/tests/logbuf"
-)
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binary    string
-	buildErr  error
+	"github.com/production-line-monitor/plm/tests/plmbin"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	plmbin.Remove()
 	os.Exit(code)
 }
 
-// plmBinary builds the service once for the tests that run it as a process.
-func plmBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "plm-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildDir = dir
-		binary = filepath.Join(dir, "plm")
-		out, err := exec.Command("go", "build", "-o", binary, "../..").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
+// plmBinary is the service's binary, built once for the package's tests.
+func plmBinary(t testing.TB) string { return plmbin.Path(t) }
 
 // process is the service running as its own binary.
 type process struct {
