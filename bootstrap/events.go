@@ -69,9 +69,11 @@ func announceStatuses(interval time.Duration) fx.Option {
 }
 
 // deliverNotifications runs a notification dispatcher: it claims due deliveries from the
-// outbox (shared with the dispatchers of the other processes) and POSTs them, signed.
+// outbox (shared with the dispatchers of the other processes) and POSTs them, signed. A
+// redelivery asked of this process wakes it at once.
 func deliverNotifications(d Delivery) fx.Option {
-	return fx.Invoke(func(lc fx.Lifecycle, q ports.DeliveryQueue, c ports.Clock, reg prometheus.Registerer, log *slog.Logger) error {
+	return fx.Invoke(func(lc fx.Lifecycle, q ports.DeliveryQueue, c ports.Clock, reg prometheus.Registerer, log *slog.Logger,
+		redeliver *command.RedeliverHandler) error {
 		metrics, err := outbound.NewMetrics(reg)
 		if err != nil {
 			return err
@@ -84,6 +86,7 @@ func deliverNotifications(d Delivery) fx.Option {
 			return err
 		}
 		disp = disp.WithObserver(metrics.Observe)
+		redeliver.WithWake(disp.Wake)
 		background(lc, func(ctx context.Context) { _ = disp.Run(ctx) })
 		return nil
 	})
