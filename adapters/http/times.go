@@ -12,10 +12,15 @@ const timeLayout = eventwire.TimeLayout
 
 var errBadTime = errors.New("must be an RFC 3339 time with an offset, e.g. 2026-11-27T08:15:00Z")
 
-// parseTime reads an RFC 3339 time, which must carry its offset ("Z" or "±hh:mm").
+// parseTime reads an RFC 3339 time, which must carry its offset ("Z" or "±hh:mm"), and fall
+// within the years 0 to 9999 once in UTC (as every answer writes it): 0000-01-01T00:00:00+01:00
+// is a time of the year -1, which no answer could write.
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
+		return time.Time{}, errBadTime
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
 		return time.Time{}, errBadTime
 	}
 	return t, nil
