@@ -159,7 +159,10 @@ type DeliveryQueue interface {
 	// are due again only at now+lease, so that no other dispatcher takes them meanwhile and a
 	// dispatcher that dies leaves them to the others.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]ClaimedDelivery, error)
-	// Settle records an attempt's outcome and the subscription's breaker, at once.
+	// Settle records an attempt's outcome and the subscription's breaker, at once. It
+	// returns ErrNotFound when the delivery (of that subscription) is gone, and ErrConflict,
+	// changing nothing, when the delivery is no longer PENDING: a dispatcher that stalled past
+	// its lease cannot undo what another, which claimed the delivery after, recorded.
 	// ErrNotFound when the delivery is gone (its subscription was deleted meanwhile): there
 	// is nothing to record, and nothing more to send to that subscription.
 	Settle(ctx context.Context, o DeliveryOutcome) error

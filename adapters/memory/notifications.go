@@ -259,6 +259,9 @@ func (q *DeliveryQueue) Settle(_ context.Context, out ports.DeliveryOutcome) err
 		return fmt.Errorf("settle delivery %s: %w", out.DeliveryID, ports.ErrNotFound)
 	}
 	d := &o.deliveries[i]
+	if d.State != ports.DeliveryPending {
+		return fmt.Errorf("settle delivery %s: it is %s: %w", out.DeliveryID, d.State, ports.ErrConflict)
+	}
 	d.State, d.Attempts, d.NextAttemptAt = out.State, d.Attempts+1, out.NextAttemptAt
 	d.LastAttemptAt, d.LastStatus, d.LastError = out.At, out.Status, out.Error
 	if out.State == ports.DeliveryDelivered {

@@ -305,13 +305,13 @@ func (q *DeliveryQueue) Claim(ctx context.Context, now time.Time, lease time.Dur
 // when the delivery is the subscription's. It comes first, so that settling locks the
 // subscription before the delivery, as deleting a subscription does.
 const settleBreakerSQL = `UPDATE subscriptions SET failures = $3, paused_until = $4
-	WHERE id = $1 AND EXISTS (SELECT 1 FROM deliveries WHERE id = $2 AND subscription_id = $1)`
+	WHERE id = $1 AND EXISTS (SELECT 1 FROM deliveries WHERE id = $2 AND subscription_id = $1 AND state = 'PENDING')`
 
 // settleDeliverySQL records the attempt on the delivery ($1) of the subscription ($7).
 const settleDeliverySQL = `UPDATE deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3,
 		last_attempt_at = $4, last_status = $5, last_error = $6,
 		delivered_at = CASE WHEN $2 = 'DELIVERED' THEN $4 ELSE delivered_at END
-	WHERE id = $1 AND subscription_id = $7`
+	WHERE id = $1 AND subscription_id = $7 AND state = 'PENDING'`
 
 // Settle implements ports.DeliveryQueue: two statements sent together in one round trip, which
 // PostgreSQL runs as one implicit transaction.
@@ -338,7 +338,12 @@ func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) err
 		err = cerr
 	}
 	if err == nil && tag.RowsAffected() == 0 {
-		err = pgx.ErrNoRows
+		// Gone (pgx.ErrNoRows), or no longer PENDING.
+		var state string
+		if err = q.db.pool.QueryRow(ctx, "SELECT state FROM deliveries WHERE id = $1 AND subscription_id = $2",
+			n, o.SubscriptionID).Scan(&state); err == nil {
+			err = fmt.Errorf("it is %s: %w", state, ports.ErrConflict)
+		}
 	}
 	return q.db.fail(ctx, op, err)
 }

@@ -360,19 +360,30 @@ func (q *DeliveryQueue) Settle(ctx context.Context, o ports.DeliveryOutcome) err
 	err = q.db.gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Exec(`UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_attempt_at = ?,
 				last_status = ?, last_error = ?, delivered_at = CASE WHEN ? = 'DELIVERED' THEN ? ELSE delivered_at END
-			WHERE id = ? AND subscription_id = ?`,
+			WHERE id = ? AND subscription_id = ? AND state = 'PENDING'`,
 			string(o.State), nullMicros(o.NextAttemptAt), micros(o.At), o.Status, o.Error, string(o.State), micros(o.At),
 			n, o.SubscriptionID)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return gorm.ErrRecordNotFound
+			return settledAlready(tx, n, o.SubscriptionID)
 		}
 		return tx.Exec("UPDATE subscriptions SET failures = ?, paused_until = ? WHERE id = ?",
 			o.Failures, nullMicros(o.PausedUntil), o.SubscriptionID).Error
 	})
 	return q.db.fail(ctx, op, err)
+}
+
+// settledAlready tells why settling the delivery n of subscription sub changed nothing:
+// ErrConflict when it is there but no longer PENDING, ErrNotFound when it is gone.
+func settledAlready(tx *gorm.DB, n int64, sub string) error {
+	var state string
+	err := tx.Raw("SELECT state FROM deliveries WHERE id = ? AND subscription_id = ?", n, sub).Row().Scan(&state)
+	if err != nil {
+		return err // sql.ErrNoRows: gone
+	}
+	return fmt.Errorf("it is %s: %w", state, ports.ErrConflict)
 }
 
 // Postpone implements ports.DeliveryQueue.

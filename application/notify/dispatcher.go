@@ -346,8 +346,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c ports.ClaimedDelivery, at ti
 }
 
 // settle records o and counts it; false when the rest of the group must not be sent: the
-// subscription is gone, or the outcome could not be recorded (the deliveries left stay
-// leased, and are tried again when the lease ends).
+// subscription is gone, another dispatcher has the deliveries (this one stalled past its
+// lease), or the outcome could not be recorded (the deliveries left stay leased, and are
+// tried again when the lease ends).
 func (d *Dispatcher) settle(ctx context.Context, o ports.DeliveryOutcome) bool {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
 	defer cancel()
@@ -355,6 +356,10 @@ func (d *Dispatcher) settle(ctx context.Context, o ports.DeliveryOutcome) bool {
 	switch {
 	case errors.Is(err, ports.ErrNotFound):
 		d.observe(OutcomeDropped, 1)
+		return false
+	case errors.Is(err, ports.ErrConflict):
+		d.log.WarnContext(ctx, "a delivery was settled by another dispatcher while this one overran its lease",
+			"delivery_id", o.DeliveryID, "subscription_id", o.SubscriptionID, "error", err)
 		return false
 	case err != nil:
 		d.log.ErrorContext(ctx, "cannot record a delivery attempt; it will be made again",

@@ -357,6 +357,25 @@ func TestDispatcher_drops_the_deliveries_of_a_deleted_subscription(t *testing.T)
 	assert.NotContains(t, r.logs.String(), `"level":"ERROR"`, "dropped quietly")
 }
 
+// A dispatcher that overran its lease while another settled the delivery records nothing
+// over it, and sends no more of the group: the other dispatcher has those too.
+func TestDispatcher_yields_to_a_dispatcher_that_settled_first(t *testing.T) {
+	q := newFakeQueue(ports.Subscription{ID: "A"})
+	first := q.enqueue("A", t0)
+	q.enqueue("A", t0)
+	s := &fakeSender{answer: func(_ context.Context, c ports.ClaimedDelivery) (int, error) {
+		q.settleElsewhere(c.ID)
+		return 500, nil
+	}}
+	r := run(t, notify.Config{}, q, s)
+	r.waitSettled(1)
+	r.stop()
+
+	assert.Equal(t, []string{first}, s.sentIDs(), "nothing more of the group is sent")
+	assert.Equal(t, ports.DeliveryDelivered, q.delivery(first).State, "the other dispatcher's outcome stands")
+	assert.Contains(t, r.logs.String(), "settled by another dispatcher")
+}
+
 // When Run's context ends, the attempt in flight is not cut short: it finishes and its
 // outcome is recorded before Run returns; the rest of the group goes back to the queue.
 func TestDispatcher_stops_cleanly(t *testing.T) {

@@ -93,6 +93,9 @@ func (q *fakeQueue) Settle(_ context.Context, o ports.DeliveryOutcome) error {
 		return fmt.Errorf("settle %s: %w", o.DeliveryID, ports.ErrNotFound)
 	}
 	d := &q.deliveries[i]
+	if d.State != ports.DeliveryPending {
+		return fmt.Errorf("settle %s: it is %s: %w", o.DeliveryID, d.State, ports.ErrConflict)
+	}
 	d.Attempts++
 	d.State, d.LastAttemptAt, d.LastStatus, d.LastError = o.State, o.At, o.Status, o.Error
 	d.NextAttemptAt = o.NextAttemptAt
@@ -236,4 +239,13 @@ func (o *outcomes) counts() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// settleElsewhere marks a delivery DELIVERED, as another dispatcher that claimed it after
+// this one's lease ended would.
+func (q *fakeQueue) settleElsewhere(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := slices.IndexFunc(q.deliveries, func(d ports.Delivery) bool { return d.ID == id })
+	q.deliveries[i].State = ports.DeliveryDelivered
 }

@@ -513,6 +513,23 @@ func settle(t *testing.T, s Stores) {
 	equal(t, time.Time{}, sub.PausedUntil, "pause of the subscription")
 	equal(t, 0, len(claim(t, s, at(time.Hour), 10)), "claimable deliveries once delivered or dead")
 
+	// A late settlement of a delivery that is no longer PENDING (a dispatcher that overran
+	// its lease) records nothing, the breaker included.
+	for _, late := range []ports.DeliveryOutcome{
+		{DeliveryID: c[1].ID, SubscriptionID: subA, At: tried(3 * time.Minute), Status: 503, Error: "late",
+			State: ports.DeliveryPending, NextAttemptAt: tried(4 * time.Minute), Failures: 9},
+		{DeliveryID: c[2].ID, SubscriptionID: subA, At: tried(3 * time.Minute), Status: 200,
+			State: ports.DeliveryDelivered, Failures: 9},
+	} {
+		if err := s.Deliveries.Settle(ctx, late); !errors.Is(err, ports.ErrConflict) {
+			t.Errorf("settling %s again: %v, want ports.ErrConflict", late.DeliveryID, err)
+		}
+	}
+	equal(t, []ports.Delivery{d3, d2, d1}, logOf(t, s, subA), "deliveries after late settlements")
+	sub, err = s.Subscriptions.Subscription(ctx, subA)
+	must(t, err)
+	equal(t, 0, sub.Failures, "failures of the subscription after late settlements")
+
 	// A settlement naming another subscription's delivery records nothing.
 	subscribe(t, s, subscription(subB, time.Second, event.AlarmOpened))
 	notFound(t, s.Deliveries.Settle(ctx, ports.DeliveryOutcome{DeliveryID: c[0].ID, SubscriptionID: subB,
