@@ -139,7 +139,7 @@ func decodeAck(body []byte) (ackRequest, error) {
 		By      json.RawMessage `json:"by"`
 		Comment json.RawMessage `json:"comment"`
 	}
-	if err := decodeObject(body, &raw); err != nil {
+	if err := decodeFields(body, &raw, "by", "comment"); err != nil {
 		return ackRequest{}, err
 	}
 	var (

@@ -109,7 +109,7 @@ func decodeMetadata(body []byte) (metadataRequest, error) {
 		Line     json.RawMessage `json:"line"`
 		Location json.RawMessage `json:"location"`
 	}
-	if err := decodeObject(body, &raw); err != nil {
+	if err := decodeFields(body, &raw, "name", "line", "location"); err != nil {
 		return metadataRequest{}, err
 	}
 	var (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -31,7 +32,8 @@ func FuzzSubscriptionBody(f *testing.F) {
 		`{"url":"https://x","types":["alarm.opened"],"secret":"short"}`, `{"url":"https://x","types":"alarm.opened"}`,
 		`{"url":"/relative","types":["alarm.acknowledged"]}`, `{"URL":"https://x","Types":["alarm.escalated"]}`,
 		`{"url":"https://x","types":["alarm.opened"],"secret":null}`, `[]`, `{}`, `null`, `{"url":1}`,
-		`{"url":"https://x y","types":["alarm.opened"]}`, `{"url":"https://x","types":["alarm.opened"],"secret":"with a space inside!"}`,
+		`{"url":"https://x y","types":["alarm.opened"]}`, `{"url":"https://a","types":["alarm.opened"],"URL":"https://b"}`,
+		`{"secret":"aaaaaaaaaaaaaaaa","url":"https://a","types":["alarm.opened"],"ſecret":"bbbbbbbbbbbbbbbb"}`, `{"url":"https://x","types":["alarm.opened"],"secret":"with a space inside!"}`,
 	} {
 		f.Add(seed)
 	}
@@ -86,6 +88,32 @@ type wantedSubscription struct {
 	secret *string
 }
 
+// givenTwice reports whether the object body names url, types or secret twice (in any case,
+// as encoding/json matches names).
+func givenTwice(body string) bool {
+	dec := json.NewDecoder(strings.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	count := map[string]int{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		for _, name := range []string{"url", "types", "secret"} {
+			if strings.EqualFold(fmt.Sprint(t), name) {
+				count[name]++
+			}
+		}
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return false
+		}
+	}
+	return count["url"] > 1 || count["types"] > 1 || count["secret"] > 1
+}
+
 // wantSubscription reads body as encoding/json does and says whether the contract accepts it.
 func wantSubscription(body string) (wantedSubscription, bool) {
 	var raw struct {
@@ -93,7 +121,7 @@ func wantSubscription(body string) (wantedSubscription, bool) {
 		Types  *[]string `json:"types"`
 		Secret *string   `json:"secret"`
 	}
-	if b := strings.TrimSpace(body); !strings.HasPrefix(b, "{") || json.Unmarshal([]byte(b), &raw) != nil {
+	if b := strings.TrimSpace(body); !strings.HasPrefix(b, "{") || json.Unmarshal([]byte(b), &raw) != nil || givenTwice(b) {
 		return wantedSubscription{}, false
 	}
 	if raw.URL == nil || raw.Types == nil || len(*raw.Types) == 0 {

@@ -81,7 +81,7 @@ func decodeMaintenance(body []byte, now time.Time) (command.SetMaintenance, erro
 		To     json.RawMessage `json:"to"`
 		Reason json.RawMessage `json:"reason"`
 	}
-	if err := decodeObject(body, &raw); err != nil {
+	if err := decodeFields(body, &raw, "from", "to", "reason"); err != nil {
 		return command.SetMaintenance{}, err
 	}
 	var (

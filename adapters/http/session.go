@@ -211,7 +211,7 @@ func decodeSessionRequest(c *fiber.Ctx) (string, error) {
 		var raw struct {
 			Key json.RawMessage `json:"key"`
 		}
-		if err := decodeObject(c.Request().Body(), &raw); err != nil {
+		if err := decodeFields(c.Request().Body(), &raw, "key"); err != nil {
 			return "", err
 		}
 		s, ok := decodeString(raw.Key)

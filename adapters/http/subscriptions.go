@@ -159,7 +159,7 @@ func decodeSubscription(body []byte) (command.CreateSubscription, error) {
 		Types  json.RawMessage `json:"types"`
 		Secret json.RawMessage `json:"secret"`
 	}
-	if err := decodeObject(body, &raw); err != nil {
+	if err := decodeFields(body, &raw, "url", "types", "secret"); err != nil {
 		return command.CreateSubscription{}, err
 	}
 	var (

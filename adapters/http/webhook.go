@@ -380,6 +380,42 @@ func decodeObject(body []byte, dst any) error {
 	return nil
 }
 
+// decodeFields is decodeObject for a body of the named fields, which also refuses a field
+// given twice: encoding/json would keep the last silently, so that what a proxy in front of the
+// service checked need not be what it acts on. Names compare as encoding/json matches them,
+// ignoring case.
+func decodeFields(body []byte, dst any, names ...string) error {
+	if err := decodeObject(body, dst); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{', as decodeObject found
+		return nil
+	}
+	seen := make(map[string]bool, len(names))
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := t.(string)
+		for _, n := range names {
+			if !strings.EqualFold(key, n) {
+				continue
+			}
+			if seen[n] {
+				return malformedJSON("a field is given more than once", detail{Field: n, Message: "is given more than once"})
+			}
+			seen[n] = true
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
 // appendViolations flattens ozzo's (possibly nested) errors into violations named by prefix
 // and json names, sorted by name. Any other error is returned as is.
 func appendViolations(out []ports.Violation, prefix string, err error) ([]ports.Violation, error) {
