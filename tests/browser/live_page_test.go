@@ -61,7 +61,7 @@ func TestLivePage_signs_in_follows_a_spike_and_acknowledges_its_alarm(t *testing
 	signIn(t, b, svc)
 	b.waitFor(t, 10*time.Second, "the grid shows both machines ONLINE",
 		tileIs("press-01", "ONLINE")+" && "+tileIs("press-02", "ONLINE"), pageState)
-	b.waitFor(t, liveWait, "the live stream connects (EventSource on GET /stream opens)",
+	b.waitFor(t, liveWait, "the live stream connects and the lists are loaded again (EventSource on GET /stream opens)",
 		`document.getElementById('connection').dataset.state === 'live'`, pageState)
 
 	// Mark the page and the calm machine's tile: a reload or a re-render would lose them.

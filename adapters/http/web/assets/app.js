@@ -630,11 +630,12 @@ function openStream() {
   const es = new EventSource('/stream');
   state.stream = es;
   setConnection('connecting', 'Connecting…');
-  es.addEventListener('open', () => {
+  es.addEventListener('open', async () => {
     state.reconnectDelay = RECONNECT_MIN_MS;
-    setConnection('live', 'Live');
-    // Whatever happened while the stream was down is in the lists.
-    reloadLists();
+    // Whatever happened while the stream was down is in the lists: the page is live once
+    // they are loaded again (the events that come meanwhile apply on top of them).
+    await reloadLists();
+    if (state.stream === es && es.readyState === EventSource.OPEN) setConnection('live', 'Live');
   });
   es.addEventListener('error', () => {
     if (state.stream !== es) return;
