@@ -2,7 +2,9 @@ package event_test
 
 import (
 	"testing"
+	"time"
 
+	"github.com/production-line-monitor/plm/domain/alarm"
 	"github.com/production-line-monitor/plm/domain/event"
 )
 
@@ -35,6 +37,26 @@ func TestTypes(t *testing.T) {
 	for _, bad := range []string{"", "ALARM.OPENED", "alarm", "anomaly ", "alarm.opened,alarm.cleared"} {
 		if _, err := event.ParseType(bad); err == nil {
 			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// Each alarm transition has its event; an alarm that only grew, or an opening held back, has
+// none.
+func TestForAlarm(t *testing.T) {
+	a := alarm.Alarm{ID: "al-1", EquipmentID: "press-01"}
+	at := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	for ev, want := range map[alarm.Event]event.Type{
+		alarm.Opened: event.AlarmOpened, alarm.Escalated: event.AlarmEscalated, alarm.Cleared: event.AlarmCleared,
+		alarm.Grew: "", alarm.HeldBack: "", alarm.Nothing: "",
+	} {
+		got, ok := event.ForAlarm("ev-1", ev, a, at)
+		if ok != (want != "") || got.Type != want {
+			t.Errorf("alarm event %d: %v %v, want %q", ev, got.Type, ok, want)
+			continue
+		}
+		if ok && (got.Alarm == nil || got.Alarm.ID != "al-1" || got.EquipmentID != "press-01" || !got.At.Equal(at)) {
+			t.Errorf("alarm event %d: %+v", ev, got)
 		}
 	}
 }
