@@ -88,6 +88,7 @@ type Database struct {
 	MigrateOnStart   bool
 	CompressAfter    time.Duration // TimescaleDB only
 	Retention        time.Duration // TimescaleDB only; 0: keep readings forever
+	ChunkInterval    time.Duration // TimescaleDB only
 }
 
 // Embedded reports whether the storage is the embedded SQLite file.
@@ -141,6 +142,7 @@ var Variables = []Variable{
 	{"PLM_MIGRATE_ON_START", "true", "apply pending PostgreSQL migrations at start (false: run 'plm migrate up' yourself)"},
 	{"PLM_COMPRESS_AFTER", "168h", "TimescaleDB: compress readings older than this (set when the TimescaleDB migration runs)"},
 	{"PLM_RETENTION", "off", "TimescaleDB: drop readings older than this, e.g. 8760h; off keeps them (set when the TimescaleDB migration runs)"},
+	{"PLM_CHUNK_INTERVAL", "1h", "TimescaleDB: the time each chunk of readings spans (set when migration 0008 runs)"},
 	{"PLM_REDIS_URL", "", "redis:// URL of the production queue (Redis Streams); empty: the in-process queue. Needs PLM_DATABASE_URL"},
 	{"PLM_REDIS_PREFIX", "plm", "prefix of every Redis key and stream of this deployment"},
 	{"PLM_PARTITIONS", "16", "partitions of the readings queue: at most this many workers share the detection work; the same in every process, fixed once the deployment has run"},
@@ -203,6 +205,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			MigrateOnStart:   l.boolean("PLM_MIGRATE_ON_START"),
 			CompressAfter:    l.duration("PLM_COMPRESS_AFTER"),
 			Retention:        l.optionalDuration("PLM_RETENTION"),
+			ChunkInterval:    l.duration("PLM_CHUNK_INTERVAL"),
 		},
 		Queue: Queue{
 			RedisURL:        strings.TrimSpace(getenv("PLM_REDIS_URL")),

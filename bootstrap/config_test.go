@@ -32,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.MaxConns != 10000 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
 		cfg.ShutdownTimeout != 30*time.Second || !cfg.Database.Embedded() || cfg.Database.MaxConns != 10 ||
 		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
-		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 ||
+		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 || cfg.Database.ChunkInterval != time.Hour ||
 		cfg.Queue != (bootstrap.Queue{Prefix: "plm", Partitions: 16, MaxRetries: 5, ClaimIdle: 15 * time.Second,
 			MonitorInterval: 30 * time.Second}) {
 		t.Fatalf("defaults = %+v", cfg)
@@ -58,7 +58,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_IDLE_TIMEOUT": "7s", "PLM_MAX_CONNS": "500", "PLM_SHUTDOWN_TIMEOUT": "8s",
 		"PLM_DATABASE_URL": "postgres://plm@db:5432/plm", "PLM_DB_MAX_CONNS": "25",
 		"PLM_DB_STATEMENT_TIMEOUT": "9s", "PLM_MIGRATE_ON_START": "false",
-		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h",
+		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h", "PLM_CHUNK_INTERVAL": "6h",
 		"PLM_REDIS_URL": "redis://cache:6379/2", "PLM_REDIS_PREFIX": "plant-a", "PLM_PARTITIONS": "32",
 		"PLM_MAX_RETRIES": "7", "PLM_CLAIM_IDLE": "20s", "PLM_WORKER_CONCURRENCY": "4", "PLM_WORKER_ID": "w-1",
 		"PLM_MONITOR_INTERVAL": "10s", "PLM_PPROF_ADDR": "127.0.0.1:6060",
@@ -88,7 +88,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		MaxBodyBytes: 2048, RateLimit: bootstrap.RateLimit{Limit: 600, Per: time.Minute},
 		ReadTimeout: 5 * time.Second, WriteTimeout: 6 * time.Second, IdleTimeout: 7 * time.Second, MaxConns: 500, ShutdownTimeout: 8 * time.Second,
 		Database: bootstrap.Database{URL: "postgres://plm@db:5432/plm", MaxConns: 25, StatementTimeout: 9 * time.Second,
-			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour},
+			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour, ChunkInterval: 6 * time.Hour},
 		Queue: bootstrap.Queue{RedisURL: "redis://cache:6379/2", Prefix: "plant-a", Partitions: 32, MaxRetries: 7,
 			ClaimIdle: 20 * time.Second, Concurrency: 4, WorkerID: "w-1", MonitorInterval: 10 * time.Second},
 		Events: bootstrap.Events{LogSize: 500, StreamKeepAlive: 20 * time.Second, StreamMaxClients: 50, SessionTTL: time.Hour,

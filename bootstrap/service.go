@@ -153,7 +153,8 @@ func storage(cfg Config) fx.Option {
 
 func postgresConfig(d Database) postgres.Config {
 	return postgres.Config{URL: d.URL, MaxConns: int32(d.MaxConns), StatementTimeout: d.StatementTimeout,
-		MigrateOnStart: d.MigrateOnStart, CompressAfter: d.CompressAfter, RetainFor: d.Retention}
+		MigrateOnStart: d.MigrateOnStart, CompressAfter: d.CompressAfter, RetainFor: d.Retention,
+		ChunkInterval: d.ChunkInterval}
 }
 
 func newRegistry() *prometheus.Registry {

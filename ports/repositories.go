@@ -112,8 +112,8 @@ type BucketCount struct {
 type ReadingRepository interface {
 	// StoredRefs returns which of refs are already stored.
 	StoredRefs(ctx context.Context, refs []ReadingRef) (map[ReadingRef]bool, error)
-	// RecentValues returns the values of the sensor's last n readings in the order they
-	// were stored (oldest first).
+	// RecentValues returns the values of the sensor's last n readings by timestamp, oldest
+	// first; of readings with the same timestamp, the one stored later counts as later.
 	RecentValues(ctx context.Context, k sensor.Key, n int) ([]float64, error)
 	// History returns the Limit latest readings matching q, sorted by timestamp ascending.
 	History(ctx context.Context, q HistoryQuery) ([]StoredReading, error)

@@ -186,13 +186,17 @@ func (s *Store) RecentValues(_ context.Context, k sensor.Key, n int) ([]float64,
 	if s.Err != nil {
 		return nil, s.Err
 	}
-	var out []float64
-	for i := len(s.readings) - 1; i >= 0 && len(out) < n; i-- {
-		if s.readings[i].Key() == k {
-			out = append(out, s.readings[i].Value)
+	var mine []ports.StoredReading
+	for _, r := range s.readings {
+		if r.Key() == k {
+			mine = append(mine, r)
 		}
 	}
-	slices.Reverse(out)
+	sort.SliceStable(mine, func(i, j int) bool { return mine[i].Timestamp.Before(mine[j].Timestamp) })
+	out := []float64{}
+	for _, r := range mine[max(0, len(mine)-n):] {
+		out = append(out, r.Value)
+	}
 	return out, nil
 }
 

@@ -139,15 +139,26 @@ func nullTime(t time.Time) pgtype.Timestamptz {
 // insertReadingsSQL inserts the readings ($1-$8) not stored yet, in the order given (seq
 // follows it), appends the counts of the rows it inserted, by equipment and hour, to
 // reading_count_deltas, and inserts the anomalies ($9-$20) of those rows. A reading repeated
-// within the batch is inserted once, the first time.
-const insertReadingsSQL = `WITH added AS (
-		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
-		SELECT equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous
+// within the batch is inserted once, the first time. Whether a reading is stored is whether
+// its key is in reading_keys (migration 0008): the statement inserts the keys first, in key
+// order (so that writers racing over the same keys lock them in one order), and the readings
+// whose key it inserted.
+const insertReadingsSQL = `WITH input AS (
+		SELECT DISTINCT ON (equipment_id, reading_id) *
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::timestamptz[],
 				$7::timestamptz[], $8::bool[])
 			WITH ORDINALITY AS r (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous, n)
-		ORDER BY n
+		ORDER BY equipment_id, reading_id, n
+	), fresh AS (
+		INSERT INTO reading_keys (equipment_id, reading_id, received_at)
+		SELECT equipment_id, reading_id, received_at FROM input ORDER BY equipment_id, reading_id
 		ON CONFLICT DO NOTHING
+		RETURNING equipment_id, reading_id
+	), added AS (
+		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
+		SELECT i.equipment_id, i.reading_id, i.sensor_type, i.value, i.unit, i.ts, i.received_at, i.anomalous
+		FROM input i JOIN fresh f ON f.equipment_id = i.equipment_id AND f.reading_id = i.reading_id
+		ORDER BY i.n
 		RETURNING equipment_id, reading_id, ts
 	), counted AS (
 		INSERT INTO reading_count_deltas (equipment_id, hour, readings)

@@ -53,6 +53,9 @@ type Config struct {
 	// server with TimescaleDB, and only when that migration is applied.
 	CompressAfter time.Duration
 	RetainFor     time.Duration
+	// ChunkInterval reaches migration 0008 (as plm.chunk_interval): the time each new chunk of
+	// readings spans on TimescaleDB; 0 means 1 hour.
+	ChunkInterval time.Duration
 }
 
 // Defaults of Config.
@@ -227,6 +230,9 @@ func migrationConnConfig(cfg Config, cc *pgx.ConnConfig) *pgx.ConnConfig {
 	}
 	if cfg.RetainFor > 0 {
 		own.RuntimeParams["plm.retain_for"] = intervalOf(cfg.RetainFor)
+	}
+	if cfg.ChunkInterval > 0 {
+		own.RuntimeParams["plm.chunk_interval"] = intervalOf(cfg.ChunkInterval)
 	}
 	return own
 }

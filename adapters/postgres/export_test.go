@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
@@ -96,22 +98,44 @@ func ExplainGeneric(ctx context.Context, db *DB, s Statement) ([]byte, error) {
 			return err
 		}
 		defer conn.Exec("DEALLOCATE plm_explain")
-		nulls := ""
+		// The arguments as literals: the plan stays the generic one, and TimescaleDB's
+		// exclusion of chunks at the executor's start keeps the chunks they select.
+		params := ""
 		for i := range nargs {
 			if i > 0 {
-				nulls += ", "
+				params += ", "
 			}
-			nulls += "NULL"
+			params += literal(s.Args[i])
 		}
-		if nulls != "" {
-			nulls = "(" + nulls + ")"
+		if params != "" {
+			params = "(" + params + ")"
 		}
-		return conn.Raw("EXPLAIN (FORMAT JSON) EXECUTE plm_explain" + nulls).Row().Scan(&plan)
+		return conn.Raw("EXPLAIN (FORMAT JSON) EXECUTE plm_explain" + params).Row().Scan(&plan)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("explain generic %s: %w", s.Name, err)
 	}
 	return plan, nil
+}
+
+// literal writes v as an SQL literal, or NULL for a type it does not know.
+func literal(v any) string {
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch v := v.(type) {
+	case string:
+		return quote(v)
+	case int, int32, int64:
+		return fmt.Sprint(v)
+	case time.Time:
+		return quote(v.Format(time.RFC3339Nano)) + "::timestamptz"
+	case pgtype.Array[string]:
+		elems := make([]string, len(v.Elements))
+		for i, e := range v.Elements {
+			elems[i] = quote(e)
+		}
+		return "ARRAY[" + strings.Join(elems, ", ") + "]::text[]"
+	}
+	return "NULL"
 }
 
 // CopyReadings copies rs into sensor_readings with COPY, and nothing else: no conflict
@@ -164,7 +188,7 @@ func WriteBatchThroughStaging(ctx context.Context, db *DB, b ports.ProcessedBatc
 // stagedReadingsSQL is insertReadingsSQL reading the readings from staged_readings.
 var stagedReadingsSQL = func() string {
 	s := insertReadingsSQL
-	from := s[strings.Index(s, "FROM unnest($1"):strings.Index(s, "ORDER BY n")]
+	from := s[strings.Index(s, "FROM unnest($1"):strings.Index(s, "ORDER BY equipment_id, reading_id, n")]
 	s = strings.Replace(s, from, "FROM staged_readings\n\t\t", 1)
 	for i := 9; i <= 20; i++ { // the anomalies' parameters become $1-$12
 		s = strings.ReplaceAll(s, fmt.Sprintf("$%d:", i), fmt.Sprintf("$%d:", i-8))

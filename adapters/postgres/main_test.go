@@ -187,7 +187,7 @@ func sharedDB(t testing.TB) *postgres.DB {
 	t.Helper()
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
-		"TRUNCATE equipment, sensor_readings, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
+		"TRUNCATE equipment, sensor_readings, reading_keys, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
 			"partition_epochs, equipment_maintenance, subscriptions, deliveries, equipment_status RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)
@@ -204,6 +204,29 @@ func open(t testing.TB, url string) *postgres.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// wantTimescaleDB says whether the server under test is expected to run TimescaleDB:
+// PLM_TEST_STORE=timescaledb or postgres says so (task test sets it, so that a server without
+// the extension cannot pass for one with it); unset, the server's own answer decides.
+func wantTimescaleDB(t testing.TB, db *postgres.DB) bool {
+	t.Helper()
+	switch store := os.Getenv("PLM_TEST_STORE"); store {
+	case "timescaledb":
+		return true
+	case "postgres":
+		return false
+	case "":
+		available, err := postgres.QueryInt64(t.Context(), db, `SELECT count(*) FROM pg_available_extensions
+			WHERE name = 'timescaledb' AND current_setting('shared_preload_libraries') ~ 'timescaledb'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return available == 1
+	default:
+		t.Fatalf("PLM_TEST_STORE=%q: want timescaledb or postgres", store)
+		return false
+	}
 }
 
 func stores(db *postgres.DB) portstest.Stores {

@@ -65,7 +65,7 @@ func tables(t *testing.T, db *sql.DB) []string {
 }
 
 var allTables = []string{"alarms", "anomalies", "deliveries", "equipment", "equipment_maintenance", "equipment_sessions",
-	"equipment_status", "partition_epochs", "reading_count_deltas", "reading_counts", "sensor_readings", "subscriptions"}
+	"equipment_status", "partition_epochs", "reading_count_deltas", "reading_counts", "reading_keys", "sensor_readings", "subscriptions"}
 
 func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	url := newDatabase(t)
@@ -75,15 +75,25 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 7)
+	require.Len(t, up, 8)
 	assert.Equal(t, allTables, tables(t, n.db))
-	assert.Contains(t, strings.Join(n.take(), "\n"), "TimescaleDB is not available on this server",
-		"0003 only raises a notice here")
+	timescale := wantTimescaleDB(t, open(t, url))
+	if timescale {
+		assert.Contains(t, strings.Join(n.take(), "\n"), "sensor_readings is a TimescaleDB hypertable",
+			"0003 makes the readings a hypertable")
+	} else {
+		assert.Contains(t, strings.Join(n.take(), "\n"), "TimescaleDB is not available on this server",
+			"0003 only raises a notice here")
+	}
 	active, err := postgres.TimescaleDB(t.Context(), n.db)
 	require.NoError(t, err)
-	assert.False(t, active)
+	assert.Equal(t, timescale, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(8), down.Source.Version)
+	assert.NotContains(t, tables(t, n.db), "reading_keys")
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(7), down.Source.Version)
 	for _, table := range []string{"subscriptions", "deliveries", "equipment_status"} {
@@ -110,7 +120,10 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), down.Source.Version)
-	assert.Contains(t, strings.Join(n.take(), "\n"), "sensor_readings is a plain table: nothing to undo")
+	if !timescale {
+		assert.Contains(t, strings.Join(n.take(), "\n"), "sensor_readings is a plain table: nothing to undo")
+	}
+	assert.False(t, isHypertable(t, n.db, "sensor_readings"), "0003 undone: a plain table again")
 
 	_, err = p.DownTo(t.Context(), 0)
 	require.NoError(t, err)
@@ -121,8 +134,9 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 7)
+	require.Len(t, up, 8)
 	assert.Equal(t, allTables, tables(t, n.db))
+	assert.Equal(t, timescale, isHypertable(t, n.db, "sensor_readings"))
 
 	// The schema serves again.
 	db := open(t, url)
@@ -133,6 +147,19 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	got, err := s.Readings.Latest(t.Context(), "press-01")
 	require.NoError(t, err)
 	assert.Equal(t, []ports.StoredReading{r}, got)
+}
+
+// isHypertable says whether table is a TimescaleDB hypertable.
+func isHypertable(t *testing.T, db *sql.DB, table string) bool {
+	t.Helper()
+	var yes bool
+	require.NoError(t, db.QueryRowContext(t.Context(), `SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL`).Scan(&yes))
+	if !yes {
+		return false
+	}
+	require.NoError(t, db.QueryRowContext(t.Context(), `SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+		WHERE hypertable_schema = current_schema() AND hypertable_name = $1)`, table).Scan(&yes))
+	return yes
 }
 
 func TestIntegrationRollupMigrationCountsTheReadingsStoredBefore(t *testing.T) {
@@ -165,8 +192,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 7: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 6, wantMsg: "database schema is at version 6, this build needs 7: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 8: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 7, wantMsg: "database schema is at version 7, this build needs 8: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +243,7 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(7), applied)
+	assert.Equal(t, int64(8), applied)
 }
 
 func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {

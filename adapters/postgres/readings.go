@@ -90,7 +90,7 @@ func typesOf(typ sensor.Type) []string {
 }
 
 // StoredRefs implements ports.ReadingRepository: the refs, as two arrays, drive look-ups in
-// the (equipment_id, reading_id) index, in one statement however many they are. It runs for
+// the primary key of reading_keys, in one statement however many they are. It runs for
 // every message the workers handle, so it goes straight to the pgx pool, not through GORM.
 func (r *ReadingRepository) StoredRefs(ctx context.Context, refs []ports.ReadingRef) (map[ports.ReadingRef]bool, error) {
 	out := make(map[ports.ReadingRef]bool, len(refs))
@@ -117,7 +117,7 @@ func (r *ReadingRepository) StoredRefs(ctx context.Context, refs []ports.Reading
 
 const storedRefsSQL = `SELECT s.equipment_id, s.reading_id
 	FROM unnest($1::text[], $2::text[]) AS r (equipment_id, reading_id)
-	JOIN sensor_readings s ON s.equipment_id = r.equipment_id AND s.reading_id = r.reading_id`
+	JOIN reading_keys s ON s.equipment_id = r.equipment_id AND s.reading_id = r.reading_id`
 
 // RecentValues implements ports.ReadingRepository.
 func (r *ReadingRepository) RecentValues(ctx context.Context, k sensor.Key, n int) ([]float64, error) {
@@ -134,7 +134,7 @@ func (r *ReadingRepository) RecentValues(ctx context.Context, k sensor.Key, n in
 
 func recentValuesStatement(k sensor.Key, n int) statement {
 	return statement{`SELECT value FROM sensor_readings
-		WHERE equipment_id = ? AND sensor_type = ? ORDER BY seq DESC LIMIT ?`,
+		WHERE equipment_id = ? AND sensor_type = ? ORDER BY ts DESC, seq DESC LIMIT ?`,
 		[]any{k.EquipmentID, string(k.Type), n}}
 }
 

@@ -104,7 +104,7 @@ func TestIntegrationStatementTimeoutIsUnavailable(t *testing.T) {
 	require.NoError(t, db.Ping(t.Context()), "the connection is still usable")
 }
 
-func TestIntegrationTimescaleDBIsInactiveWithoutTheExtension(t *testing.T) {
+func TestIntegrationTimescaleDBIsActiveExactlyWhereTheServerHasIt(t *testing.T) {
 	db := sharedDB(t)
 	installed, err := postgres.QueryInt64(t.Context(), db,
 		"SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")
@@ -112,7 +112,19 @@ func TestIntegrationTimescaleDBIsInactiveWithoutTheExtension(t *testing.T) {
 	active, err := db.TimescaleDB(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, installed == 1, active)
-	assert.False(t, active, "this server has no TimescaleDB")
+	assert.Equal(t, wantTimescaleDB(t, db), active, "the migrations use TimescaleDB exactly where the server has it")
+	hypertables, err := postgres.QueryInt64(t.Context(), db, `SELECT count(*) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = '_timescaledb_catalog' AND c.relname = 'hypertable'`)
+	require.NoError(t, err)
+	if active {
+		readings, err := postgres.QueryInt64(t.Context(), db,
+			"SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_name = 'sensor_readings'")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), readings, "sensor_readings is a hypertable")
+	} else {
+		assert.Zero(t, hypertables, "no TimescaleDB catalog on a plain server")
+	}
 }
 
 func TestIntegrationClosedDatabaseIsUnavailable(t *testing.T) {

@@ -93,7 +93,7 @@ func (r *ReadingRepository) RecentValues(ctx context.Context, k sensor.Key, n in
 	}
 	var values []float64
 	err := r.db.gorm.WithContext(ctx).Raw(`SELECT value FROM sensor_readings
-		WHERE equipment_id = ? AND sensor_type = ? ORDER BY seq DESC LIMIT ?`,
+		WHERE equipment_id = ? AND sensor_type = ? ORDER BY ts DESC, seq DESC LIMIT ?`,
 		k.EquipmentID, string(k.Type), n).Scan(&values).Error
 	if err != nil {
 		return nil, r.db.fail(ctx, fmt.Sprintf("recent values of %s/%s", k.EquipmentID, k.Type), err)

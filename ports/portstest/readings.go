@@ -73,12 +73,13 @@ func recentValues(t *testing.T, s Stores) {
 	temp := func(id string, v float64, ts time.Time) ports.StoredReading {
 		return reading(press1, id, sensor.Temperature, v, ts)
 	}
-	// Timestamps run backwards: the order stored is not the order of timestamps.
+	// Stored out of timestamp order: the window is the latest by timestamp; t-3 and t-4 share
+	// one, and t-4 was stored later.
 	write(t, s,
-		batchOf([]ports.StoredReading{temp("t-1", 1, at(5*time.Minute)), temp("t-2", 2, at(4*time.Minute)),
+		batchOf([]ports.StoredReading{temp("t-5", 5, at(5*time.Minute)), temp("t-2", 2, at(2*time.Minute)),
 			reading(press1, "v-1", sensor.Vibration, 100, at(0)), temp("t-3", 3, at(3*time.Minute))}),
 		batchOf([]ports.StoredReading{reading(press2, "t-1", sensor.Temperature, 200, at(0)),
-			temp("t-4", 4, at(2*time.Minute)), temp("t-5", 5, at(time.Minute))}),
+			temp("t-4", 4, at(3*time.Minute)), temp("t-1", 1, at(time.Minute))}),
 	)
 	p1temp := sensor.Key{EquipmentID: press1, Type: sensor.Temperature}
 	tests := []struct {
