@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/production-line-monitor/plm/domain/anomaly"
@@ -14,12 +16,15 @@ import (
 )
 
 // BatchWriter commits processed batches, each in one transaction.
-type BatchWriter struct{ db *DB }
+type BatchWriter struct {
+	db       *DB
+	copyFrom int // the fewest readings a batch writes by COPY
+}
 
 var _ ports.BatchWriter = (*BatchWriter)(nil)
 
 // NewBatchWriter returns the batch writer of db.
-func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
+func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db, copyFrom: CopyFrom} }
 
 // WriteBatch implements ports.BatchWriter. The batch is at most seven statements, each taking
 // its rows as array parameters, sent together in one round trip as one pipeline, which
@@ -33,11 +38,160 @@ func NewBatchWriter(db *DB) *BatchWriter { return &BatchWriter{db: db} }
 // for a batch with events, their deliveries (enqueueSQL). Rows that upserts touch are sorted
 // by key, so that concurrent writers lock them in the same order. A batch of fences alone
 // only checks them: a worker may ask so whether it still holds its partitions.
+//
+// A batch of CopyFrom readings or more goes by COPY instead (writeByCopy), in one
+// transaction: the processor has skipped the readings stored before, so that their keys are
+// new, and COPY stores them at several times the speed of the statement. Should a key be
+// stored already (a reading repeated in the batch, or written meanwhile by another writer),
+// its unique violation rolls that transaction back, and the batch goes by the statements,
+// which skip the keys stored.
 func (w *BatchWriter) WriteBatch(ctx context.Context, b ports.ProcessedBatch) error {
 	if len(b.Fences) == 0 && len(b.Readings) == 0 && len(b.Sightings) == 0 && len(b.Sessions) == 0 && len(b.Alarms) == 0 &&
 		len(b.Events) == 0 {
 		return nil // anomalies are stored only with their readings
 	}
+	if len(b.Readings) >= w.copyFrom {
+		err := w.writeByCopy(ctx, b)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != uniqueViolation || pgErr.ConstraintName != "reading_keys_pkey" {
+			return w.db.fail(ctx, fmt.Sprintf("write batch of %d readings by copy", len(b.Readings)), err)
+		}
+	}
+	return w.writeByStatements(ctx, b)
+}
+
+// CopyFrom is the fewest readings a batch writes by COPY.
+const CopyFrom = 64
+
+// uniqueViolation is the SQLSTATE of a unique key's violation.
+const uniqueViolation = "23505"
+
+// writeByCopy writes b in one transaction: the fences and the sightings, COPY of the keys
+// and of the readings, then the rollup's deltas (counted here: every reading is inserted),
+// the anomalies, the sessions, the alarms and the deliveries. It fails with the unique
+// violation of reading_keys_pkey when a key is stored already.
+func (w *BatchWriter) writeByCopy(ctx context.Context, b ports.ProcessedBatch) error {
+	return pgx.BeginFunc(ctx, w.db.pool, func(tx pgx.Tx) error {
+		var first pgx.Batch
+		if len(b.Fences) > 0 {
+			args, err := fenceArgs(b.Fences)
+			if err != nil {
+				return err
+			}
+			first.Queue(holdPartitionsSQL, args...)
+		}
+		if len(b.Sightings) > 0 {
+			first.Queue(upsertSightingsSQL, sightingArgs(b.Sightings)...)
+		}
+		if first.Len() > 0 {
+			if err := tx.SendBatch(ctx, &first).Close(); err != nil {
+				return err
+			}
+		}
+		rs := b.Readings
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"reading_keys"}, []string{"equipment_id", "reading_id", "received_at"},
+			pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+				return []any{rs[i].EquipmentID, rs[i].ID, rs[i].ReceivedAt}, nil
+			})); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"sensor_readings"}, readingColumnList,
+			pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
+				r := rs[i]
+				return []any{r.EquipmentID, r.ID, string(r.Type), r.Value, r.Unit, r.Timestamp, r.ReceivedAt, r.Anomalous}, nil
+			})); err != nil {
+			return err
+		}
+		var rest pgx.Batch
+		rest.Queue(insertDeltasSQL, deltaArgs(rs)...)
+		if as := anomaliesOf(rs, b.Anomalies); len(as) > 0 {
+			rest.Queue(insertAnomaliesSQL, anomalyArgs(as)...)
+		}
+		if len(b.Sessions) > 0 {
+			rest.Queue(upsertSessionsSQL, sessionArgs(b.Sessions)...)
+		}
+		if len(b.Alarms) > 0 {
+			rest.Queue(upsertAlarmsSQL, alarmArgs(b.Alarms)...)
+		}
+		if len(b.Events) > 0 {
+			args, err := enqueueArgs(b.Events)
+			if err != nil {
+				return err
+			}
+			rest.Queue(enqueueSQL, args...)
+		}
+		return tx.SendBatch(ctx, &rest).Close()
+	})
+}
+
+// readingColumnList is the columns of sensor_readings that a reading fills.
+var readingColumnList = []string{"equipment_id", "reading_id", "sensor_type", "value", "unit", "ts", "received_at", "anomalous"}
+
+// insertDeltasSQL appends counts of readings, by equipment and hour, to the rollup's deltas.
+const insertDeltasSQL = `INSERT INTO reading_count_deltas (equipment_id, hour, readings)
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int8[])`
+
+// deltaArgs counts rs by equipment and hour (hours aligned to the Unix epoch, as date_bin
+// aligns them in insertReadingsSQL).
+func deltaArgs(rs []ports.StoredReading) []any {
+	type key struct {
+		eq   string
+		hour int64
+	}
+	counts := make(map[key]int64)
+	var order []key
+	for _, r := range rs {
+		k := key{r.EquipmentID, hourOf(r.Timestamp)}
+		if counts[k] == 0 {
+			order = append(order, k)
+		}
+		counts[k]++
+	}
+	eq, hour, n := make([]string, len(order)), make([]time.Time, len(order)), make([]int64, len(order))
+	for i, k := range order {
+		eq[i], hour[i], n[i] = k.eq, time.Unix(k.hour*3600, 0).UTC(), counts[k]
+	}
+	return []any{eq, hour, n}
+}
+
+// hourOf is the number of the hour since the Unix epoch that t falls in, rounded down.
+func hourOf(t time.Time) int64 {
+	s := t.Unix()
+	h := s / 3600
+	if s%3600 < 0 {
+		h--
+	}
+	return h
+}
+
+// anomaliesOf is those of as whose reading is in rs: an anomaly is stored with its reading.
+func anomaliesOf(rs []ports.StoredReading, as []anomaly.Anomaly) []anomaly.Anomaly {
+	if len(as) == 0 {
+		return nil
+	}
+	in := make(map[ports.ReadingRef]bool, len(rs))
+	for _, r := range rs {
+		in[ports.ReadingRef{EquipmentID: r.EquipmentID, ReadingID: r.ID}] = true
+	}
+	out := make([]anomaly.Anomaly, 0, len(as))
+	for _, a := range as {
+		if in[ports.ReadingRef{EquipmentID: a.EquipmentID, ReadingID: a.ReadingID}] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// insertAnomaliesSQL inserts anomalies ($1-$12) whose readings the same transaction inserted.
+const insertAnomaliesSQL = `INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
+		window_size, severity, ts, detected_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+			$7::float8[], $8::float8[], $9::int4[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+	ON CONFLICT DO NOTHING`
+
+// writeByStatements writes b in one pipeline of statements, skipping the readings whose keys
+// are stored.
+func (w *BatchWriter) writeByStatements(ctx context.Context, b ports.ProcessedBatch) error {
 	type step struct {
 		op   string
 		sql  string

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/production-line-monitor/plm/adapters/postgres"
+	"github.com/production-line-monitor/plm/domain/sensor"
+	"github.com/production-line-monitor/plm/ports"
 )
 
 // The production metrics' benchmarks read 30 days of readings of 50 machines with 4 sensors
@@ -64,7 +66,7 @@ func metricsDB(b *testing.B) *postgres.DB {
 // loadMetricsData creates, loads and checks the benchmarks' database, and opens it as the
 // service would.
 func loadMetricsData(ctx context.Context) (*postgres.DB, error) {
-	url, err := createRunDatabase(ctx)
+	_, url, err := createRunDatabase(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +90,9 @@ func loadMetricsData(ctx context.Context) (*postgres.DB, error) {
 				LATERAL (SELECT ?::timestamptz + i * interval '1 second' + (i::bigint * 7919 %% 1000000) * interval '1 microsecond' AS ts) AS t`,
 			metricsSensors, metricsReadings-1),
 		insertAnomaliesOfFlaggedReadings,
+		// Their keys, as the batch writer stores them.
+		`INSERT INTO reading_keys (equipment_id, reading_id, received_at)
+		SELECT equipment_id, reading_id, received_at FROM sensor_readings`,
 		// The rollup, as the folds add the batches' deltas to it.
 		`INSERT INTO reading_counts (equipment_id, hour, readings)
 		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
@@ -201,4 +206,81 @@ func BenchmarkCountBySeverity30Days(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkQueries30Days measures the sensor history (raw, the latest 1000, and hourly
+// averages) and the production metrics' hourly counts of one equipment over the 30 days,
+// and reports the disk the readings take (their table and indexes, and their keys) per
+// million readings. On TimescaleDB it then compresses every chunk, reports the disk again
+// and measures the same queries over the compressed chunks.
+func BenchmarkQueries30Days(b *testing.B) {
+	db := metricsDB(b)
+	r := postgres.NewReadingRepository(db)
+	queries := []struct {
+		name string
+		run  func(ctx context.Context) error
+	}{
+		{"history", func(ctx context.Context) error {
+			_, err := r.History(ctx, ports.HistoryQuery{EquipmentID: metricsOne, SensorType: sensor.Temperature,
+				From: metricsFrom, To: metricsTo, Limit: 1000})
+			return err
+		}},
+		{"averages_hourly", func(ctx context.Context) error {
+			_, err := r.Averages(ctx, ports.HistoryQuery{EquipmentID: metricsOne, SensorType: sensor.Temperature,
+				From: metricsFrom, To: metricsTo, Limit: 1000}, time.Hour)
+			return err
+		}},
+		{"metrics_hourly", func(ctx context.Context) error {
+			_, err := r.CountByBucket(ctx, metricsOne, metricsFrom, metricsTo, time.Hour)
+			return err
+		}},
+	}
+	measure := func(state string) {
+		b.Run(state+"/disk", func(b *testing.B) {
+			bytes, err := postgres.QueryInt64(b.Context(), db, `SELECT CASE
+					WHEN to_regclass('timescaledb_information.hypertables') IS NULL THEN pg_total_relation_size('sensor_readings')
+					ELSE (SELECT hypertable_size('sensor_readings')) END + pg_total_relation_size('reading_keys')`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			keys, err := postgres.QueryInt64(b.Context(), db, "SELECT pg_total_relation_size('reading_keys')")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+			}
+			b.ReportMetric(float64(bytes)/(1<<20)/(float64(metricsReadings)/1e6), "MiB/Mreadings")
+			b.ReportMetric(float64(keys)/(1<<20)/(float64(metricsReadings)/1e6), "keys-MiB/Mreadings")
+		})
+		for _, q := range queries {
+			b.Run(state+"/"+q.name, func(b *testing.B) {
+				for b.Loop() {
+					if err := q.run(b.Context()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+	measure("uncompressed")
+	active, err := db.TimescaleDB(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !active {
+		return
+	}
+	chunks, err := postgres.QueryStrings(b.Context(), db, "SELECT show_chunks('sensor_readings')::text")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range chunks { // one statement each: the whole would outlast the statement timeout
+		if err := postgres.Exec(b.Context(), db, "SELECT compress_chunk($1::regclass, if_not_compressed => true)", c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := postgres.Exec(b.Context(), db, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	measure("compressed")
 }

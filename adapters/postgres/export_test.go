@@ -73,6 +73,9 @@ func FindStatements(q ports.AnomalyQuery) (count, page Statement) {
 	return exported("Find count", c), exported("Find page", p)
 }
 
+// NewBatchWriterCopyingFrom is NewBatchWriter writing batches of n readings or more by COPY.
+func NewBatchWriterCopyingFrom(db *DB, n int) *BatchWriter { return &BatchWriter{db: db, copyFrom: n} }
+
 // Explain answers EXPLAIN (FORMAT JSON) of s, planned for its arguments.
 func Explain(ctx context.Context, db *DB, s Statement) ([]byte, error) {
 	var plan []byte

@@ -141,24 +141,28 @@ func requireServer(t testing.TB) {
 	t.Skipf("PostgreSQL not reachable at %s: set PLM_REQUIRE_SERVICES=1 to make this a failure", redacted(server.url))
 }
 
-// newDatabase creates an empty database for t alone and returns its URL; the run drops it.
+// newDatabase creates an empty database for t alone and returns its URL; it is dropped when
+// t ends (on TimescaleDB each database holds one of the server's background workers while
+// it exists, for its job scheduler), or else at the end of the run.
 func newDatabase(t testing.TB) string {
 	t.Helper()
 	requireServer(t)
-	url, err := createRunDatabase(t.Context())
+	name, url, err := createRunDatabase(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { dropDatabase(name) })
 	return url
 }
 
-// createRunDatabase creates an empty database, which the run drops, and returns its URL.
-func createRunDatabase(ctx context.Context) (string, error) {
-	name := fmt.Sprintf("%s_%d", server.name, server.created.Add(1))
+// createRunDatabase creates an empty database, which the run drops, and returns its name and
+// URL.
+func createRunDatabase(ctx context.Context) (name, url string, err error) {
+	name = fmt.Sprintf("%s_%d", server.name, server.created.Add(1))
 	if err := createDatabase(ctx, name); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
+		return "", "", fmt.Errorf("create database %s: %w", name, err)
 	}
-	return databaseURL(name), nil
+	return name, databaseURL(name), nil
 }
 
 // shared is the run's database, migrated, opened once and kept open for the whole run.

@@ -21,6 +21,18 @@ func TestIntegrationContract(t *testing.T) {
 	portstest.Run(t, func(t *testing.T) portstest.Stores { return stores(sharedDB(t)) })
 }
 
+// TestIntegrationContractByCopy runs the contract with every batch written by COPY first
+// (the contract's batches are smaller than CopyFrom), and so by the statements after a
+// unique violation whenever a batch holds a reading stored before.
+func TestIntegrationContractByCopy(t *testing.T) {
+	portstest.Run(t, func(t *testing.T) portstest.Stores {
+		db := sharedDB(t)
+		s := stores(db)
+		s.Writer = postgres.NewBatchWriterCopyingFrom(db, 1)
+		return s
+	})
+}
+
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
 func newReading(eq, id string, v float64, ts time.Time) ports.StoredReading {
