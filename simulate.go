@@ -25,6 +25,9 @@ const simulateUsage = `Usage:
                                   storage that PLM_DATABASE_URL (or PLM_DATA_DIR) names
   plm simulate saturate [flags]   find the highest rate the service takes with p99 < 50 ms
                                   and no errors
+  plm simulate chart -out F.svg NAME=TIMELINE.csv ...
+                                  draw the readings stored per second of runs (their
+                                  -timeline files) as one SVG line chart
 
 The plant: equipment ids <prefix>-0001 …, each with the four sensor types, normal levels with
 noise and a slow daily cycle, and the scenarios: spike, drop, drift, silent, burst.
@@ -158,6 +161,8 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		err = simulateBackfill(ctx, rest, stdout, stderr)
 	case "saturate":
 		err = simulateSaturate(ctx, rest, stdout, stderr)
+	case "chart":
+		err = simulateChart(rest, stderr)
 	case "help":
 		fmt.Fprint(stdout, simulateUsage)
 		return 0
@@ -194,6 +199,7 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	settle := fs.Duration("settle", time.Minute, "how long to wait after the run for every accepted reading to be stored")
 	offline := fs.Duration("offline-after", 30*time.Second, "the service's PLM_OFFLINE_AFTER")
 	check := fs.Bool("check", true, "check the service's answers after the run")
+	timeline := fs.String("timeline", "", "write the readings stored per second, once a second from the start to the end of the check, to this CSV file")
 	maxGrowth := fs.Float64("max-rss-growth", 0, "fail when a process's resident memory grows more than this many percent from the end of the warm-up (a fifth of the run, at most a minute) to the end; 0: not checked")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -248,6 +254,21 @@ func simulateRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		simulator.WriteCheck(stdout, p.Truth(), cr, watch)
 		ok = ok && cr.OK()
+		if *dur >= 2*time.Minute {
+			first := simulator.StoredRate(watch.Timeline, start, start.Add(time.Minute))
+			last := simulator.StoredRate(watch.Timeline, start.Add(*dur-time.Minute), start.Add(*dur))
+			change := 0.0
+			if first > 0 {
+				change = 100 * (last/first - 1)
+			}
+			fmt.Fprintf(stdout, "rate       stored %.0f readings/s in the first minute of sending, %.0f/s in the last (%+.0f%%), %.0f/s over the whole run\n",
+				first, last, change, simulator.StoredRate(watch.Timeline, start, start.Add(*dur)))
+		}
+		if *timeline != "" {
+			if err := writeTimeline(*timeline, start, watch.Timeline); err != nil {
+				return err
+			}
+		}
 		for u, r := range watch.RSS {
 			if *maxGrowth > 0 && 100*r.Growth() > *maxGrowth {
 				fmt.Fprintf(stdout, "memory     %s grew %.0f%%, over -max-rss-growth %g%%\n", u, 100*r.Growth(), *maxGrowth)
@@ -350,4 +371,62 @@ func simulateSaturate(ctx context.Context, args []string, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "result     %.0f readings/s (%.0f requests/s), p99 %s\n",
 		r.Rate(), float64(r.Requests)/r.Elapsed.Seconds(), r.Latency.P99)
 	return nil
+}
+
+// writeTimeline writes the readings stored over time to the CSV file at path.
+func writeTimeline(path string, start time.Time, tl []simulator.Stored) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-timeline: %w", err)
+	}
+	if err := simulator.WriteTimeline(f, start, tl); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("-timeline: %w", err)
+	}
+	return f.Close()
+}
+
+// simulateChart draws the timelines named on the command line (NAME=FILE each) as one chart.
+func simulateChart(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plm simulate chart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "the SVG file to write (required)")
+	title := fs.String("title", "Readings stored per second", "the chart's title")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if *out == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "plm simulate chart: want -out FILE and one or more NAME=TIMELINE.csv")
+		return errUsage
+	}
+	c := simulator.Chart{Title: *title, XLabel: "seconds since the load started", YLabel: "readings stored per second"}
+	for _, arg := range fs.Args() {
+		name, path, ok := strings.Cut(arg, "=")
+		if !ok || name == "" || path == "" {
+			fmt.Fprintf(stderr, "plm simulate chart: %q is not NAME=TIMELINE.csv\n", arg)
+			return errUsage
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		series, err := simulator.ReadTimeline(f, name)
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		c.Series = append(c.Series, series)
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := c.WriteSVG(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"sync"
@@ -31,6 +32,15 @@ type Delay struct {
 type Watch struct {
 	Delay Delay
 	RSS   map[string]RSS // by metrics URL
+	// Timeline is the readings the processes had stored since the start, once a second.
+	Timeline []Stored
+}
+
+// Stored is how many readings the watched processes had stored, since the watch started, at
+// a moment.
+type Stored struct {
+	At       time.Time
+	Readings float64
 }
 
 // RSS is the resident memory of one process over a run, in bytes: once warmed up, at the
@@ -60,6 +70,7 @@ type Watcher struct {
 	before    map[string]*dto.Histogram
 	processed map[string]float64 // at the start
 	rss       map[string]RSS
+	timeline  []Stored
 	warmedUp  time.Time // when the memory is taken as warmed up
 	stop      chan struct{}
 	done      chan struct{}
@@ -96,11 +107,23 @@ func StartWatch(ctx context.Context, urls, others []string, key string, warmup t
 			select {
 			case <-w.stop:
 				return
-			case <-tick.C:
-				for _, u := range append(urls[:len(urls):len(urls)], others...) {
-					if fams, err := w.scrape(ctx, u); err == nil {
-						w.noteRSS(u, fams)
+			case at := <-tick.C:
+				stored, all := 0.0, true
+				for i, u := range append(urls[:len(urls):len(urls)], others...) {
+					fams, err := w.scrape(ctx, u)
+					if err != nil {
+						all = all && i >= len(urls)
+						continue
 					}
+					w.noteRSS(u, fams)
+					if i < len(urls) {
+						stored += counterOf(fams[metricProcessed]) - w.processed[u]
+					}
+				}
+				if all && len(urls) > 0 {
+					w.mu.Lock()
+					w.timeline = append(w.timeline, Stored{At: at, Readings: stored})
+					w.mu.Unlock()
 				}
 			}
 		}
@@ -148,7 +171,7 @@ func (w *Watcher) Stop(ctx context.Context) (Watch, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Watch{RSS: w.rss, Delay: Delay{Count: count,
+	return Watch{RSS: w.rss, Timeline: w.timeline, Delay: Delay{Count: count,
 		P50: quantileOf(buckets, count, 0.5), P99: quantileOf(buckets, count, 0.99)}}, nil
 }
 
@@ -251,4 +274,52 @@ func (w *Watcher) scrape(ctx context.Context, u string) (map[string]*dto.MetricF
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return fams, nil
+}
+
+// WriteTimeline writes tl as CSV: the seconds since start, the readings stored by then, and
+// the readings stored per second since the previous row.
+func WriteTimeline(w io.Writer, start time.Time, tl []Stored) error {
+	if _, err := fmt.Fprintln(w, "seconds,stored,stored_per_second"); err != nil {
+		return err
+	}
+	prev := Stored{At: start}
+	for _, s := range tl {
+		rate := 0.0
+		if d := s.At.Sub(prev.At).Seconds(); d > 0 {
+			rate = (s.Readings - prev.Readings) / d
+		}
+		if _, err := fmt.Fprintf(w, "%.1f,%.0f,%.0f\n", s.At.Sub(start).Seconds(), s.Readings, rate); err != nil {
+			return err
+		}
+		prev = s
+	}
+	return nil
+}
+
+// StoredRate is the readings stored per second between from and to, read from the samples
+// of tl nearest to each; 0 when tl does not cover the span.
+func StoredRate(tl []Stored, from, to time.Time) float64 {
+	nearest := func(at time.Time) (Stored, bool) {
+		var best Stored
+		found := false
+		for _, s := range tl {
+			if !found || absDuration(s.At.Sub(at)) < absDuration(best.At.Sub(at)) {
+				best, found = s, true
+			}
+		}
+		return best, found
+	}
+	a, ok1 := nearest(from)
+	b, ok2 := nearest(to)
+	if !ok1 || !ok2 || !b.At.After(a.At) {
+		return 0
+	}
+	return (b.Readings - a.Readings) / b.At.Sub(a.At).Seconds()
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
