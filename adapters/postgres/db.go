@@ -54,7 +54,7 @@ type Config struct {
 	CompressAfter time.Duration
 	RetainFor     time.Duration
 	// ChunkInterval reaches migration 0008 (as plm.chunk_interval): the time each new chunk of
-	// readings spans on TimescaleDB; 0 means 1 hour.
+	// readings spans on TimescaleDB; 0 means 1 day.
 	ChunkInterval time.Duration
 }
 
@@ -134,9 +134,28 @@ func (d *DB) start(ctx context.Context, cfg Config, cc *pgx.ConnConfig, log *slo
 	if err != nil {
 		return err
 	}
-	log.With("component", "postgres").Info("storage opened", "host", cc.Host, "database", cc.Database,
+	log = log.With("component", "postgres")
+	log.Info("storage opened", "host", cc.Host, "database", cc.Database,
 		"max_conns", d.pool.Config().MaxConns, "timescaledb", ts)
+	d.warnOfSettings(ctx, log)
 	return nil
+}
+
+// warnOfSettings logs a warning for each server setting far from the workload's
+// configuration (adapters/postgres/postgresql.conf in the source): the service runs either
+// way, slower or with another durability.
+func (d *DB) warnOfSettings(ctx context.Context, log *slog.Logger) {
+	settings, err := d.RecommendedSettings(ctx)
+	if err != nil {
+		log.Warn("could not read the server's settings", "error", err)
+		return
+	}
+	for _, s := range settings {
+		if why := s.Far(); why != "" {
+			log.Warn("server setting far from the recommended configuration (see README, Server settings)", "setting", s.Name,
+				"server", s.Server+s.Unit, "recommended", s.Recommended, "why", why)
+		}
+	}
 }
 
 // poolConfig is the pool configuration of cfg: its URL, sizes, timeouts.
