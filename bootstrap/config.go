@@ -142,7 +142,7 @@ var Variables = []Variable{
 	{"PLM_MIGRATE_ON_START", "true", "apply pending PostgreSQL migrations at start (false: run 'plm migrate up' yourself)"},
 	{"PLM_COMPRESS_AFTER", "168h", "TimescaleDB: compress readings older than this (set when the TimescaleDB migration runs)"},
 	{"PLM_RETENTION", "off", "TimescaleDB: drop readings older than this, e.g. 8760h; off keeps them (set when the TimescaleDB migration runs)"},
-	{"PLM_CHUNK_INTERVAL", "1h", "TimescaleDB: the time each chunk of readings spans (set when migration 0008 runs)"},
+	{"PLM_CHUNK_INTERVAL", "24h", "TimescaleDB: the time each chunk of readings spans (set when migration 0008 runs)"},
 	{"PLM_REDIS_URL", "", "redis:// URL of the production queue (Redis Streams); empty: the in-process queue. Needs PLM_DATABASE_URL"},
 	{"PLM_REDIS_PREFIX", "plm", "prefix of every Redis key and stream of this deployment"},
 	{"PLM_PARTITIONS", "16", "partitions of the readings queue: at most this many workers share the detection work; the same in every process, fixed once the deployment has run"},

@@ -32,7 +32,7 @@ func TestDefaults(t *testing.T) {
 		cfg.LogLevel != slog.LevelInfo || cfg.MaxBodyBytes != 1<<20 || cfg.MaxConns != 10000 || cfg.RateLimit != (bootstrap.RateLimit{}) ||
 		cfg.ShutdownTimeout != 30*time.Second || !cfg.Database.Embedded() || cfg.Database.MaxConns != 10 ||
 		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
-		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 || cfg.Database.ChunkInterval != time.Hour ||
+		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 || cfg.Database.ChunkInterval != 24*time.Hour ||
 		cfg.Queue != (bootstrap.Queue{Prefix: "plm", Partitions: 16, MaxRetries: 5, ClaimIdle: 15 * time.Second,
 			MonitorInterval: 30 * time.Second}) {
 		t.Fatalf("defaults = %+v", cfg)

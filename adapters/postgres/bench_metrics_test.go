@@ -237,9 +237,13 @@ func BenchmarkQueries30Days(b *testing.B) {
 	}
 	measure := func(state string) {
 		b.Run(state+"/disk", func(b *testing.B) {
-			bytes, err := postgres.QueryInt64(b.Context(), db, `SELECT CASE
-					WHEN to_regclass('timescaledb_information.hypertables') IS NULL THEN pg_total_relation_size('sensor_readings')
-					ELSE (SELECT hypertable_size('sensor_readings')) END + pg_total_relation_size('reading_keys')`)
+			size := "pg_total_relation_size('sensor_readings')"
+			if active, err := db.TimescaleDB(b.Context()); err != nil {
+				b.Fatal(err)
+			} else if active {
+				size = "hypertable_size('sensor_readings')"
+			}
+			bytes, err := postgres.QueryInt64(b.Context(), db, "SELECT "+size+" + pg_total_relation_size('reading_keys')")
 			if err != nil {
 				b.Fatal(err)
 			}

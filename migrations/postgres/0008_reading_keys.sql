@@ -10,7 +10,7 @@
 -- the index on seq goes: the windows warm up from the last readings by time. Each index is
 -- written by every insert; at line rate each costs a good share of the write speed.
 --
--- On TimescaleDB, chunks of readings span plm.chunk_interval (default 1 hour; read when the
+-- On TimescaleDB, chunks of readings span plm.chunk_interval (default 1 day; read when the
 -- migration runs, like plm.compress_after), and when a retention policy drops old chunks a
 -- job drops the keys received before the same age, so that keys do not outlive readings.
 
@@ -62,7 +62,7 @@ BEGIN
     ) THEN
         RETURN;
     END IF;
-    chunk := coalesce(nullif(current_setting('plm.chunk_interval', true), ''), '1 hour')::interval;
+    chunk := coalesce(nullif(current_setting('plm.chunk_interval', true), ''), '1 day')::interval;
     PERFORM set_chunk_time_interval('sensor_readings', chunk);
     retention := nullif(current_setting('plm.retain_for', true), '')::interval;
     IF retention IS NOT NULL THEN
