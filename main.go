@@ -140,6 +140,9 @@ func serve(role bootstrap.Role, stderr io.Writer) error {
 		return err
 	}
 	log := bootstrap.NewLogger(cfg, stderr)
+	if role == bootstrap.RoleWorker {
+		bootstrap.SetWorkerMemoryLimit(cfg, os.Getenv, log)
+	}
 	app := fx.New(bootstrap.Service(cfg, log, role))
 	if err := app.Err(); err != nil {
 		// fx wraps a constructor's error in the whole chain of dependencies: say what failed.

@@ -75,6 +75,9 @@ type Queue struct {
 	WorkerID    string
 	// MonitorInterval is how often a worker logs the state of the queue.
 	MonitorInterval time.Duration
+	// MemoryLimit is the soft memory limit of a worker process (see SetWorkerMemoryLimit),
+	// in bytes; 0: none.
+	MemoryLimit int64
 }
 
 // Embedded reports whether the queue is the in-process one.
@@ -151,6 +154,7 @@ var Variables = []Variable{
 	{"PLM_WORKER_CONCURRENCY", "0", "most messages one worker process handles at once; 0: one per partition it holds"},
 	{"PLM_WORKER_ID", "", "name of this worker among the workers of the deployment; empty: host name, process id and a random suffix"},
 	{"PLM_MONITOR_INTERVAL", "30s", "how often a worker logs queue length, pending, lag, dead letters and processing rate"},
+	{"PLM_WORKER_MEMORY_LIMIT", "200MiB", "soft memory limit of a plm worker process, as Go's GOMEMLIMIT takes it (e.g. 512MiB, 1GiB): the garbage collector works harder as the heap nears it; GOMEMLIMIT, when set, wins; off: none"},
 	{"PLM_EVENT_LOG_SIZE", "10000", "events the live stream (GET /stream) keeps for clients that reconnect with Last-Event-ID: in memory when embedded, in the Redis stream <prefix>:events:live in production"},
 	{"PLM_STREAM_KEEPALIVE", "15s", "interval of the keep-alive comments on GET /stream"},
 	{"PLM_STREAM_MAX_CLIENTS", "1000", "most live streams one process serves at once; one more is answered 503"},
@@ -216,6 +220,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			Concurrency:     l.integer("PLM_WORKER_CONCURRENCY", 0, 100_000),
 			WorkerID:        strings.TrimSpace(getenv("PLM_WORKER_ID")),
 			MonitorInterval: l.duration("PLM_MONITOR_INTERVAL"),
+			MemoryLimit:     l.byteSize("PLM_WORKER_MEMORY_LIMIT"),
 		},
 		Events: Events{
 			LogSize:          l.integer("PLM_EVENT_LOG_SIZE", 100, 10_000_000),
@@ -395,6 +400,39 @@ func (l *loader) optionalDuration(name string) time.Duration {
 		return 0
 	}
 	return l.duration(name)
+}
+
+// byteSize reads a size in GOMEMLIMIT's syntax (a whole number of bytes, or with one of the
+// suffixes B, KiB, MiB, GiB and TiB), with "off" for zero.
+func (l *loader) byteSize(name string) int64 {
+	v := l.str(name)
+	if strings.EqualFold(v, "off") {
+		return 0
+	}
+	n, ok := parseByteSize(v)
+	if !ok {
+		l.fail(name, "must be a size such as 200MiB or 1GiB (suffixes B, KiB, MiB, GiB, TiB), or off")
+		return 0
+	}
+	return n
+}
+
+func parseByteSize(v string) (int64, bool) {
+	unit := int64(1)
+	for _, s := range []struct {
+		suffix string
+		unit   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(v, s.suffix) {
+			v, unit = strings.TrimSuffix(v, s.suffix), s.unit
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit {
+		return 0, false
+	}
+	return n * unit, true
 }
 
 func (l *loader) boolean(name string) bool {

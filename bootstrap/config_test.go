@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		cfg.Database.StatementTimeout != 30*time.Second || !cfg.Database.MigrateOnStart ||
 		cfg.Database.CompressAfter != 7*24*time.Hour || cfg.Database.Retention != 0 || cfg.Database.ChunkInterval != 24*time.Hour ||
 		cfg.Queue != (bootstrap.Queue{Prefix: "plm", Partitions: 16, MaxRetries: 5, ClaimIdle: 15 * time.Second,
-			MonitorInterval: 30 * time.Second}) {
+			MonitorInterval: 30 * time.Second, MemoryLimit: 200 << 20}) {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	if cfg.Detector != anomaly.DefaultConfig {
@@ -61,7 +61,7 @@ func TestEveryVariableIsRead(t *testing.T) {
 		"PLM_COMPRESS_AFTER": "72h", "PLM_RETENTION": "8760h", "PLM_CHUNK_INTERVAL": "6h",
 		"PLM_REDIS_URL": "redis://cache:6379/2", "PLM_REDIS_PREFIX": "plant-a", "PLM_PARTITIONS": "32",
 		"PLM_MAX_RETRIES": "7", "PLM_CLAIM_IDLE": "20s", "PLM_WORKER_CONCURRENCY": "4", "PLM_WORKER_ID": "w-1",
-		"PLM_MONITOR_INTERVAL": "10s", "PLM_PPROF_ADDR": "127.0.0.1:6060",
+		"PLM_MONITOR_INTERVAL": "10s", "PLM_WORKER_MEMORY_LIMIT": "1GiB", "PLM_PPROF_ADDR": "127.0.0.1:6060",
 		"PLM_RULES_FILE": " /etc/plm/rules.yaml ", "PLM_ALARM_DEBOUNCE": "2/4", "PLM_ALARM_OPEN_AT_Z": "0",
 		"PLM_ALARM_CLEAR_BELOW": "1.5", "PLM_ALARM_CLEAR_AFTER": "20", "PLM_ALARM_CLEAR_AFTER_TIME": "15m",
 		"PLM_ALARM_FLAPPING": "3/1h",
@@ -90,7 +90,8 @@ func TestEveryVariableIsRead(t *testing.T) {
 		Database: bootstrap.Database{URL: "postgres://plm@db:5432/plm", MaxConns: 25, StatementTimeout: 9 * time.Second,
 			CompressAfter: 72 * time.Hour, Retention: 8760 * time.Hour, ChunkInterval: 6 * time.Hour},
 		Queue: bootstrap.Queue{RedisURL: "redis://cache:6379/2", Prefix: "plant-a", Partitions: 32, MaxRetries: 7,
-			ClaimIdle: 20 * time.Second, Concurrency: 4, WorkerID: "w-1", MonitorInterval: 10 * time.Second},
+			ClaimIdle: 20 * time.Second, Concurrency: 4, WorkerID: "w-1", MonitorInterval: 10 * time.Second,
+			MemoryLimit: 1 << 30},
 		Events: bootstrap.Events{LogSize: 500, StreamKeepAlive: 20 * time.Second, StreamMaxClients: 50, SessionTTL: time.Hour,
 			StatusInterval: 2 * time.Second, Delivery: bootstrap.Delivery{Timeout: 3 * time.Second, MaxAttempts: 4,
 				Backoff: 250 * time.Millisecond, BreakerFailures: 6, BreakerCooldown: 45 * time.Second}},
@@ -114,7 +115,8 @@ func TestBadValuesAreAllNamed(t *testing.T) {
 		"PLM_DB_STATEMENT_TIMEOUT": "soon", "PLM_MIGRATE_ON_START": "maybe", "PLM_REDIS_URL": "http://localhost",
 		"PLM_COMPRESS_AFTER": "0s", "PLM_RETENTION": "forever", "PLM_PARTITIONS": "0", "PLM_MAX_RETRIES": "-1",
 		"PLM_CLAIM_IDLE": "100ms", "PLM_WORKER_CONCURRENCY": "many", "PLM_MONITOR_INTERVAL": "0", "PLM_REDIS_PREFIX": "a b",
-		"PLM_MAX_CONNS": "0", "PLM_ALARM_DEBOUNCE": "5/3", "PLM_ALARM_OPEN_AT_Z": "-1", "PLM_ALARM_CLEAR_BELOW": "0",
+		"PLM_WORKER_MEMORY_LIMIT": "200MB",
+		"PLM_MAX_CONNS":           "0", "PLM_ALARM_DEBOUNCE": "5/3", "PLM_ALARM_OPEN_AT_Z": "-1", "PLM_ALARM_CLEAR_BELOW": "0",
 		"PLM_ALARM_CLEAR_AFTER": "0", "PLM_ALARM_CLEAR_AFTER_TIME": "-5m", "PLM_ALARM_FLAPPING": "1/30m",
 	}
 	_, err := bootstrap.LoadConfig(env(vars))
