@@ -287,4 +287,73 @@ func BenchmarkQueries30Days(b *testing.B) {
 		b.Fatal(err)
 	}
 	measure("compressed")
+	measureContinuousAggregate(b, db)
+}
+
+// measureContinuousAggregate measures, over the compressed chunks, what a continuous
+// aggregate of hourly statistics per sensor (with real-time aggregation) would give the
+// hourly averages and metrics instead of the queries above: the same whole hours read
+// from it, without the partial hours at the range's edges that the service's queries add
+// from the readings.
+func measureContinuousAggregate(b *testing.B, db *postgres.DB) {
+	ctx := b.Context()
+	start := time.Now()
+	err := postgres.Exec(ctx, db, `CREATE MATERIALIZED VIEW IF NOT EXISTS bench_hourly
+		WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+		SELECT equipment_id, sensor_type, time_bucket(interval '1 hour', ts) AS bucket,
+			avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS n
+		FROM sensor_readings GROUP BY 1, 2, 3 WITH DATA`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("continuous aggregate materialized in %s", time.Since(start).Round(time.Millisecond))
+	from, to := metricsFrom.Truncate(time.Hour).Add(time.Hour), metricsTo.Truncate(time.Hour)
+	for _, q := range []struct{ name, sql string }{
+		// Every column of every row is read, as the service reads them.
+		{"averages_hourly", `SELECT concat_ws(' ', bucket, avg, min, max, n) FROM bench_hourly
+			WHERE equipment_id = ? AND sensor_type = 'temperature' AND bucket >= ? AND bucket < ?
+			ORDER BY bucket DESC LIMIT 1000`},
+		{"metrics_hourly", `SELECT concat_ws(' ', bucket, sum(n)) FROM bench_hourly
+			WHERE equipment_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket`},
+	} {
+		b.Run("compressed/continuous_aggregate/"+q.name, func(b *testing.B) {
+			for b.Loop() {
+				rows, err := postgres.QueryStrings(b.Context(), db, q.sql, metricsOne, from, to)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(rows) == 0 {
+					b.Fatal("no hours in the continuous aggregate")
+				}
+			}
+		})
+	}
+	// A reading that arrives late, for an hour already materialized: the aggregate's answer
+	// for that hour changes only when a refresh covers it.
+	hour := from.Add(24 * time.Hour)
+	count := func() string {
+		n, err := postgres.QueryStrings(ctx, db, `SELECT concat_ws(' / ', (SELECT sum(n) FROM bench_hourly
+			WHERE equipment_id = ? AND bucket = ?), (SELECT count(*) FROM sensor_readings
+			WHERE equipment_id = ? AND ts >= ? AND ts < ?))`, metricsOne, hour, metricsOne, hour, hour.Add(time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n[0]
+	}
+	before := count()
+	if err := postgres.Exec(ctx, db, `INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at)
+		VALUES (?, 'late-reading', 'temperature', 1, 'u', ?, now())`, metricsOne, hour.Add(time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	late := count()
+	if err := postgres.Exec(ctx, db, "CALL refresh_continuous_aggregate('bench_hourly', ?::timestamptz, ?::timestamptz)", hour, hour.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("one hour's readings, continuous aggregate / table: %s before a late reading, %s after it, %s after a refresh", before, late, count())
+	if err := postgres.Exec(ctx, db, "DELETE FROM sensor_readings WHERE reading_id = 'late-reading'"); err != nil {
+		b.Fatal(err)
+	}
+	if err := postgres.Exec(ctx, db, "CALL refresh_continuous_aggregate('bench_hourly', ?::timestamptz, ?::timestamptz)", hour, hour.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
 }
