@@ -125,13 +125,15 @@ var Variables = []Variable{
 	{"PLM_SEVERITY_CRITICAL", "5", "|z| from which an anomaly is CRITICAL"},
 	{"PLM_RULES_FILE", "", "YAML or JSON file of rules per sensor type (window, severity bands, hard limits, alarm rules) over the defaults set by the variables; empty: those defaults for every type"},
 	{"PLM_ALARM_DEBOUNCE", "3/5", "an alarm opens when K of the last M readings (K/M, 1 <= K <= M <= 64) are anomalous"},
-	{"PLM_ALARM_OPEN_AT_Z", "10", "|z| from which a single anomalous reading opens an alarm at once; 0: never"},
+	{"PLM_ALARM_DEBOUNCE_Z", "5", "|z| from which an anomalous reading counts toward PLM_ALARM_DEBOUNCE; 0: every anomalous reading counts"},
+	{"PLM_ALARM_OPEN_AT_Z", "20", "|z| from which a single anomalous reading opens an alarm at once; 0: never"},
 	{"PLM_ALARM_CLEAR_BELOW", "2", "|z| under which a reading counts as calm"},
 	{"PLM_ALARM_CLEAR_AFTER", "10", "calm readings in a row that clear an open alarm"},
 	{"PLM_ALARM_CLEAR_AFTER_TIME", "0", "also clear an open alarm once no reading at or above PLM_ALARM_CLEAR_BELOW has come for this long, e.g. 15m (checked as readings arrive); 0: off"},
 	{"PLM_ALARM_FLAPPING", "5/30m", "N/window: a sensor whose alarms opened N times within the window is flapping, and its further openings are held back until fewer than N fall within it (N at least 2)"},
 	{"PLM_OFFLINE_AFTER", "30s", "silence after which equipment is OFFLINE"},
 	{"PLM_ANOMALY_WINDOW", "60s", "how long after an anomaly equipment stays ANOMALY"},
+	{"PLM_ANOMALY_STATUS_FROM", "CRITICAL", "the least severity of an anomalous reading that makes equipment ANOMALY for PLM_ANOMALY_WINDOW (an open alarm always does): LOW, MEDIUM or CRITICAL; LOW is the contract's rule, any anomaly"},
 	{"PLM_MAX_BODY_BYTES", "1048576", "largest request body accepted"},
 	{"PLM_RATE_LIMIT", "off", "requests per API key, as N/s, N/m or N/h (shared by every process through Redis when PLM_REDIS_URL is set); off for none"},
 	{"PLM_READ_TIMEOUT", "10s", "time allowed to read a request"},
@@ -188,12 +190,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 				Medium:   l.float("PLM_SEVERITY_MEDIUM"),
 				Critical: l.float("PLM_SEVERITY_CRITICAL"),
 			},
+			Checks: anomaly.DefaultChecks, // the rules file changes them
 		},
 		Alarm:     l.alarmRules(),
 		RulesFile: strings.TrimSpace(getenv("PLM_RULES_FILE")),
 		Rules: equipment.Rules{
 			OfflineAfter:  l.duration("PLM_OFFLINE_AFTER"),
 			AnomalyWindow: l.duration("PLM_ANOMALY_WINDOW"),
+			AnomalyFrom:   l.severity("PLM_ANOMALY_STATUS_FROM"),
 		},
 		MaxBodyBytes:    l.integer("PLM_MAX_BODY_BYTES", 1024, 1<<30),
 		RateLimit:       l.rateLimit("PLM_RATE_LIMIT"),
@@ -385,6 +389,14 @@ func (l *loader) float(name string) float64 {
 	return f
 }
 
+func (l *loader) severity(name string) anomaly.Severity {
+	s, err := anomaly.ParseSeverity(strings.ToUpper(l.str(name)))
+	if err != nil {
+		l.fail(name, "must be LOW, MEDIUM or CRITICAL")
+	}
+	return s
+}
+
 func (l *loader) duration(name string) time.Duration {
 	d, err := time.ParseDuration(l.str(name))
 	if err != nil || d <= 0 {
@@ -467,6 +479,11 @@ func (l *loader) alarmRules() alarm.Rules {
 		l.fail("PLM_ALARM_DEBOUNCE", "must be K/M, whole numbers with 1 <= K <= M <= 64, e.g. 3/5")
 	}
 	r.DebounceK, r.DebounceM = k, m
+	dz, err := strconv.ParseFloat(l.str("PLM_ALARM_DEBOUNCE_Z"), 64)
+	if err != nil || math.IsNaN(dz) || math.IsInf(dz, 0) || dz < 0 {
+		l.fail("PLM_ALARM_DEBOUNCE_Z", "must be a positive number, or 0 for every anomalous reading")
+	}
+	r.DebounceZ = dz
 	z, err := strconv.ParseFloat(l.str("PLM_ALARM_OPEN_AT_Z"), 64)
 	if err != nil || math.IsNaN(z) || math.IsInf(z, 0) || z < 0 {
 		l.fail("PLM_ALARM_OPEN_AT_Z", "must be a positive number, or 0 for never")

@@ -81,11 +81,20 @@ type settings struct {
 	low, medium, critical  setting[float64]
 	min, max               setting[float64]
 	debounceK, debounceM   setting[int]
+	debounceZ              setting[float64]
 	openAtZ, clearBelow    setting[float64]
 	clearAfter             setting[int]
 	clearAfterTime         setting[time.Duration]
 	flapCount              setting[int]
 	flapWindow             setting[time.Duration]
+	unit                   setting[string] // of a declared type only
+	stuck                  setting[int]
+	rateLimit, driftLimit  setting[float64]
+	varianceRatio, clampZ  setting[float64]
+	rateMemory             setting[int]
+	driftMemory            setting[int]
+	driftBaseline          setting[int]
+	varianceMemory         setting[int]
 }
 
 func envSettings(cfg Config) settings {
@@ -98,12 +107,23 @@ func envSettings(cfg Config) settings {
 		critical:       setting[float64]{d.Bands.Critical, "PLM_SEVERITY_CRITICAL"},
 		debounceK:      setting[int]{a.DebounceK, "PLM_ALARM_DEBOUNCE"},
 		debounceM:      setting[int]{a.DebounceM, "PLM_ALARM_DEBOUNCE"},
+		debounceZ:      setting[float64]{a.DebounceZ, "PLM_ALARM_DEBOUNCE_Z"},
 		openAtZ:        setting[float64]{a.OpenAtZ, "PLM_ALARM_OPEN_AT_Z"},
 		clearBelow:     setting[float64]{a.ClearBelow, "PLM_ALARM_CLEAR_BELOW"},
 		clearAfter:     setting[int]{a.ClearAfter, "PLM_ALARM_CLEAR_AFTER"},
 		clearAfterTime: setting[time.Duration]{a.ClearAfterTime, "PLM_ALARM_CLEAR_AFTER_TIME"},
 		flapCount:      setting[int]{a.FlapCount, "PLM_ALARM_FLAPPING"},
 		flapWindow:     setting[time.Duration]{a.FlapWindow, "PLM_ALARM_FLAPPING"},
+		// The checks have no variables: their defaults are the built-in ones.
+		stuck:          setting[int]{d.Checks.StuckReadings, ""},
+		rateLimit:      setting[float64]{d.Checks.RateLimit, ""},
+		rateMemory:     setting[int]{d.Checks.RateMemory, ""},
+		driftLimit:     setting[float64]{d.Checks.DriftLimit, ""},
+		driftMemory:    setting[int]{d.Checks.DriftMemory, ""},
+		driftBaseline:  setting[int]{d.Checks.DriftBaseline, ""},
+		varianceRatio:  setting[float64]{d.Checks.VarianceRatio, ""},
+		varianceMemory: setting[int]{d.Checks.VarianceMemory, ""},
+		clampZ:         setting[float64]{d.Checks.ClampZ, ""},
 	}
 }
 
@@ -117,6 +137,7 @@ func (s settings) with(o settings) settings {
 	over(&s.min, o.min)
 	over(&s.max, o.max)
 	over(&s.debounceK, o.debounceK)
+	over(&s.debounceZ, o.debounceZ)
 	over(&s.debounceM, o.debounceM)
 	over(&s.openAtZ, o.openAtZ)
 	over(&s.clearBelow, o.clearBelow)
@@ -124,14 +145,26 @@ func (s settings) with(o settings) settings {
 	over(&s.clearAfterTime, o.clearAfterTime)
 	over(&s.flapCount, o.flapCount)
 	over(&s.flapWindow, o.flapWindow)
+	over(&s.stuck, o.stuck)
+	over(&s.rateLimit, o.rateLimit)
+	over(&s.rateMemory, o.rateMemory)
+	over(&s.driftLimit, o.driftLimit)
+	over(&s.driftMemory, o.driftMemory)
+	over(&s.driftBaseline, o.driftBaseline)
+	over(&s.varianceRatio, o.varianceRatio)
+	over(&s.varianceMemory, o.varianceMemory)
+	over(&s.clampZ, o.clampZ)
 	return s
 }
 
 func (s settings) rules() rules.Rules {
 	r := rules.Rules{
 		Detector: anomaly.Config{WindowSize: s.windowSize.v, MinSamples: s.minSamples.v,
-			Bands: anomaly.Bands{Low: s.low.v, Medium: s.medium.v, Critical: s.critical.v}},
-		Alarm: alarm.Rules{DebounceK: s.debounceK.v, DebounceM: s.debounceM.v, OpenAtZ: s.openAtZ.v,
+			Bands: anomaly.Bands{Low: s.low.v, Medium: s.medium.v, Critical: s.critical.v},
+			Checks: anomaly.Checks{StuckReadings: s.stuck.v, RateLimit: s.rateLimit.v, RateMemory: s.rateMemory.v,
+				DriftLimit: s.driftLimit.v, DriftMemory: s.driftMemory.v, DriftBaseline: s.driftBaseline.v, VarianceRatio: s.varianceRatio.v,
+				VarianceMemory: s.varianceMemory.v, ClampZ: s.clampZ.v}},
+		Alarm: alarm.Rules{DebounceK: s.debounceK.v, DebounceM: s.debounceM.v, DebounceZ: s.debounceZ.v, OpenAtZ: s.openAtZ.v,
 			ClearBelow: s.clearBelow.v, ClearAfter: s.clearAfter.v, ClearAfterTime: s.clearAfterTime.v,
 			FlapCount: s.flapCount.v, FlapWindow: s.flapWindow.v},
 	}
@@ -249,11 +282,22 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 			case "types":
 				fields(&p, v, path, "types", func(name string, v *yaml.Node, path string) {
 					typ, err := sensor.ParseType(name)
-					if err != nil {
-						p.add(path, "unknown sensor type %q (the types are %s)", name, typeNames())
+					declared := err != nil
+					if declared && !sensor.ValidTypeName(name) {
+						p.add(path, "%q cannot name a sensor type (%s); the contract's types are %s", name, sensor.TypeNameRule, typeNames())
 						return
 					}
-					byType[typ] = level(&p, v, path, true)
+					if declared {
+						typ = sensor.Type(name)
+					}
+					s := level(&p, v, path, true)
+					switch {
+					case declared && !s.unit.set():
+						p.add(path, "a sensor type beyond the contract's (%s) needs its unit: give unit", typeNames())
+					case !declared && s.unit.set():
+						p.add(s.unit.src, "the unit is given only for a type beyond the contract's four")
+					}
+					byType[typ] = s
 				})
 			default:
 				p.add(path, "unknown field (the fields are defaults and types)")
@@ -263,11 +307,20 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 	if len(p.list) > 0 {
 		return rules.Set{}, &RulesFileError{File: file, Problems: p.list}
 	}
-	all := make(map[sensor.Type]rules.Rules, len(sensor.Types))
+	all := make(map[sensor.Type]rules.Rules, len(byType)+len(sensor.Types))
 	for _, t := range sensor.Types {
 		s := env.with(defaults).with(byType[t])
 		s.check(&p)
 		all[t] = s.rules()
+	}
+	for t, ts := range byType {
+		if _, known := all[t]; known {
+			continue
+		}
+		s := env.with(defaults).with(ts)
+		s.check(&p)
+		all[t] = s.rules()
+		all[t] = withUnit(all[t], ts.unit.v)
 	}
 	if len(p.list) > 0 {
 		return rules.Set{}, &RulesFileError{File: file, Problems: p.list}
@@ -364,8 +417,16 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
+func withUnit(r rules.Rules, unit string) rules.Rules {
+	r.Unit = unit
+	return r
+}
+
 // levelFields are the fields of defaults and of a type's section.
-const levelFields = "windowSize, minSamples, severity, limits, debounce, openAtZ, clearBelow, clearAfter, clearAfterTime, flapping"
+const levelFields = "windowSize, minSamples, severity, limits, debounce, openAtZ, clearBelow, clearAfter, clearAfterTime, flapping, checks"
+
+// checkFields are the fields of a checks section.
+const checkFields = "stuck, rate, drift, variance, clampZ"
 
 // level reads defaults (limits false) or a type's section.
 func level(p *problems, n *yaml.Node, path string, limits bool) settings {
@@ -405,16 +466,76 @@ func level(p *problems, n *yaml.Node, path string, limits bool) settings {
 				}
 			})
 		case "debounce":
-			fields(p, v, path, "k, m", func(key string, v *yaml.Node, path string) {
+			fields(p, v, path, "k, m, z", func(key string, v *yaml.Node, path string) {
 				switch key {
 				case "k":
 					s.debounceK = intField(p, v, path, 1, 64)
 				case "m":
 					s.debounceM = intField(p, v, path, 1, 64)
+				case "z":
+					s.debounceZ = floatField(p, v, path, true)
 				default:
-					p.add(path, "unknown field (the fields are k, m)")
+					p.add(path, "unknown field (the fields are k, m, z)")
 				}
 			})
+		case "checks":
+			fields(p, v, path, checkFields, func(key string, v *yaml.Node, path string) {
+				limitMemory := func(limit *setting[float64], memory *setting[int], limitName string, lo float64) {
+					names := limitName + ", memory"
+					if limitName == "limit" && memory == &s.driftMemory {
+						names += ", baseline"
+					}
+					fields(p, v, path, names, func(key string, v *yaml.Node, path string) {
+						switch {
+						case key == "baseline" && memory == &s.driftMemory:
+							s.driftBaseline = intField(p, v, path, 0, 1_000_000)
+							return
+						}
+						switch key {
+						case limitName:
+							if f := floatField(p, v, path, true); f.set() && f.v != 0 && f.v <= lo {
+								p.add(path, "must be above %g, or 0 to turn the check off", lo)
+							} else {
+								*limit = f
+							}
+						case "memory":
+							*memory = intField(p, v, path, 2, 100_000)
+						default:
+							p.add(path, "unknown field (the fields are %s)", names)
+						}
+					})
+				}
+				switch key {
+				case "stuck":
+					if n := intField(p, v, path, 0, 1_000_000); n.set() && n.v == 1 {
+						p.add(path, "must be 2 readings or more, or 0 to turn the check off")
+					} else {
+						s.stuck = n
+					}
+				case "rate":
+					limitMemory(&s.rateLimit, &s.rateMemory, "limit", 1)
+				case "drift":
+					limitMemory(&s.driftLimit, &s.driftMemory, "limit", 0)
+				case "variance":
+					limitMemory(&s.varianceRatio, &s.varianceMemory, "ratio", 1)
+				case "clampZ":
+					s.clampZ = floatField(p, v, path, false)
+				default:
+					p.add(path, "unknown field (the fields are %s)", checkFields)
+				}
+			})
+		case "unit":
+			if !limits {
+				p.add(path, "a unit is given per declared sensor type: under types.<type>.unit")
+				return
+			}
+			if n, ok := scalar(p, v, path, fmt.Sprintf("a unit of 1 to %d characters", sensor.MaxUnitLen)); ok {
+				if u := strings.TrimSpace(n.Value); u == "" || len([]rune(u)) > sensor.MaxUnitLen || strings.ContainsRune(u, 0) {
+					p.add(path, "must be a unit of 1 to %d characters, not %s", sensor.MaxUnitLen, describe(n))
+				} else {
+					s.unit = setting[string]{u, path}
+				}
+			}
 		case "openAtZ":
 			s.openAtZ = floatField(p, v, path, true)
 		case "clearBelow":

@@ -128,8 +128,9 @@ func checkLayeredRules(t *testing.T, set rules.Set) {
 	t.Helper()
 	// From the environment: clearAfter 20, openAtZ 8, critical 6; left alone by the file.
 	defaults := rules.Rules{
-		Detector: anomaly.Config{WindowSize: 120, MinSamples: 30, Bands: anomaly.Bands{Low: 3.5, Medium: 4.5, Critical: 6}},
-		Alarm: alarm.Rules{DebounceK: 2, DebounceM: 5, OpenAtZ: 8, ClearBelow: 2, ClearAfter: 20,
+		Detector: anomaly.Config{WindowSize: 120, MinSamples: 30, Bands: anomaly.Bands{Low: 3.5, Medium: 4.5, Critical: 6},
+			Checks: anomaly.DefaultChecks},
+		Alarm: alarm.Rules{DebounceK: 2, DebounceM: 5, DebounceZ: alarm.DefaultRules.DebounceZ, OpenAtZ: 8, ClearBelow: 2, ClearAfter: 20,
 			ClearAfterTime: 5 * time.Minute, FlapCount: 5, FlapWindow: time.Hour},
 	}
 	temperature := defaults
@@ -195,7 +196,7 @@ defaults:
 	for name, content := range map[string]string{
 		"empty":         "",
 		"comments only": "# nothing yet\n",
-		"restated":      "defaults: {windowSize: 100, minSamples: 30, clearAfterTime: 0}\ntypes: {voltage: {openAtZ: 10}}\n",
+		"restated":      "defaults: {windowSize: 100, minSamples: 30, clearAfterTime: 0}\ntypes: {voltage: {openAtZ: 20}}\n",
 	} {
 		if v := mustLoadRules(t, "rules.yaml", content, nil).Version(); v != none {
 			t.Errorf("%s: version %s, want the environment's %s", name, v, none)
@@ -216,12 +217,24 @@ func TestRulesFileErrorsNameTheFileAndTheField(t *testing.T) {
 			[]string{"types.voltage.windowSize: must not be below minSamples (40, from defaults.minSamples)"}},
 		{"defaults in conflict, reported once", "defaults: {minSamples: 150}\n",
 			[]string{"defaults.minSamples: must not exceed windowSize (100, from PLM_WINDOW_SIZE)"}},
-		{"unknown sensor type", "types:\n  humidity: {windowSize: 50}\n",
-			[]string{`types.humidity: unknown sensor type "humidity" (the types are temperature, vibration, pressure, voltage)`}},
+		{"a declared sensor type without its unit", "types:\n  humidity: {windowSize: 50}\n",
+			[]string{`types.humidity: a sensor type beyond the contract's (temperature, vibration, pressure, voltage) needs its unit: give unit`}},
+		{"a name that cannot be a sensor type", "types:\n  Rel Humidity: {unit: '%'}\n",
+			[]string{`types.Rel Humidity: "Rel Humidity" cannot name a sensor type (1 to 32 lowercase letters, digits, '_' or '-', starting with a letter); the contract's types are temperature, vibration, pressure, voltage`}},
+		{"a unit for a contract type", "types:\n  pressure: {unit: psi}\n",
+			[]string{`types.pressure.unit: the unit is given only for a type beyond the contract's four`}},
+		{"a unit in the defaults", "defaults:\n  unit: psi\n",
+			[]string{`defaults.unit: a unit is given per declared sensor type: under types.<type>.unit`}},
+		{"a check out of range", "defaults:\n  checks: {stuck: 1, rate: {limit: 0.5}, variance: {ratio: 1}, drift: {memory: 1}, bogus: 2}\n",
+			[]string{`defaults.checks.stuck: must be 2 readings or more, or 0 to turn the check off`,
+				`defaults.checks.rate.limit: must be above 1, or 0 to turn the check off`,
+				`defaults.checks.variance.ratio: must be above 1, or 0 to turn the check off`,
+				`defaults.checks.drift.memory: must be a whole number from 2 to 100000, not "1"`,
+				`defaults.checks.bogus: unknown field (the fields are stuck, rate, drift, variance, clampZ)`}},
 		{"unknown top-level field", "default: {windowSize: 50}\n",
 			[]string{"default: unknown field (the fields are defaults and types)"}},
 		{"unknown field in defaults", "defaults: {windowsize: 50}\n",
-			[]string{"defaults.windowsize: unknown field (the fields are windowSize, minSamples, severity, limits, debounce, openAtZ, clearBelow, clearAfter, clearAfterTime, flapping)"}},
+			[]string{"defaults.windowsize: unknown field (the fields are windowSize, minSamples, severity, limits, debounce, openAtZ, clearBelow, clearAfter, clearAfterTime, flapping, checks)"}},
 		{"unknown field in a type", "types: {pressure: {limits: {max: 10, maximum: 11}}}\n",
 			[]string{"types.pressure.limits.maximum: unknown field (the fields are min, max)"}},
 		{"bad duration", "defaults: {clearAfterTime: soon}\n",
@@ -264,7 +277,7 @@ func TestRulesFileErrorsNameTheFileAndTheField(t *testing.T) {
 			[]string{"line 3: mapping values are not allowed in this context"}},
 		{"every problem at once", "defaults: {windowSize: 1, bogus: 2}\ntypes: {humidity: {}, voltage: {limits: {min: x}}}\n",
 			[]string{`defaults.windowSize: must be a whole number from 2 to 100000, not "1"`,
-				"defaults.bogus: unknown field", `types.humidity: unknown sensor type "humidity"`,
+				"defaults.bogus: unknown field", `types.humidity: a sensor type beyond the contract's`,
 				`types.voltage.limits.min: must be a finite number, not "x"`}},
 	}
 	for _, c := range cases {

@@ -107,34 +107,37 @@ func inputError(err error) error {
 	return &InputError{Line: pe.Line, Msg: fmt.Sprintf("%v (byte %d of the line)", pe.Err, pe.Column)}
 }
 
-// Next returns the next reading, or io.EOF after the last.
-func (r *Reader) Next() (Row, error) {
-	rec, err := r.csv.Read()
+// readRecord reads the next record of c and the line it starts on: io.EOF after the last, an
+// *InputError for a record that is not CSV or has other than fields fields.
+func readRecord(c *csv.Reader, fields int) ([]string, int, error) {
+	rec, err := c.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return Row{}, io.EOF
+			return nil, 0, io.EOF
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-			return Row{}, &InputError{Line: pe.StartLine, Msg: fmt.Sprintf("%d fields, the header has %d", len(rec), r.fields)}
+			return nil, 0, &InputError{Line: pe.StartLine, Msg: fmt.Sprintf("%d fields, the header has %d", len(rec), fields)}
 		}
-		return Row{}, inputError(err)
+		return nil, 0, inputError(err)
 	}
-	line, _ := r.csv.FieldPos(0)
+	line, _ := c.FieldPos(0)
+	return rec, line, nil
+}
+
+// Next returns the next reading, or io.EOF after the last.
+func (r *Reader) Next() (Row, error) {
+	rec, line, err := readRecord(r.csv, r.fields)
+	if err != nil {
+		return Row{}, err
+	}
 	row := Row{Line: line}
 	ts := strings.TrimSpace(rec[r.tsCol])
 	if row.Time, err = ParseTime(ts); err != nil {
 		return Row{}, &InputError{Line: line, Column: "timestamp", Msg: err.Error()}
 	}
-	v := strings.TrimSpace(rec[r.valCol])
-	row.Value, err = strconv.ParseFloat(v, 64)
-	switch {
-	case v == "":
-		return Row{}, &InputError{Line: line, Column: "value", Msg: "empty"}
-	case err != nil && !errors.Is(err, strconv.ErrRange):
-		return Row{}, &InputError{Line: line, Column: "value", Msg: fmt.Sprintf("%q is not a number", v)}
-	case err != nil || math.IsNaN(row.Value) || math.IsInf(row.Value, 0):
-		return Row{}, &InputError{Line: line, Column: "value", Msg: fmt.Sprintf("%q is not a finite number", v)}
+	if row.Value, err = parseValue(strings.TrimSpace(rec[r.valCol])); err != nil {
+		return Row{}, &InputError{Line: line, Column: "value", Msg: err.Error()}
 	}
 	return row, nil
 }
@@ -269,6 +272,14 @@ func NewWriter(out io.Writer) (*Writer, error) {
 func (w *Writer) Write(r Result) error {
 	b := AppendTime(w.buf[:0], r.Time)
 	b = append(b, ',')
+	b = appendResult(b, r)
+	w.buf = b
+	_, err := w.w.Write(b)
+	return err
+}
+
+// appendResult appends the columns of r from its value on, and the line's end.
+func appendResult(b []byte, r Result) []byte {
 	b = strconv.AppendFloat(b, r.Value, 'g', -1, 64)
 	b = append(b, ',')
 	if r.Verdict.Judged {
@@ -284,10 +295,7 @@ func (w *Writer) Write(r Result) error {
 	b = strconv.AppendBool(b, r.Event == alarm.Opened)
 	b = append(b, ',')
 	b = append(b, r.State()...)
-	b = append(b, '\n')
-	w.buf = b
-	_, err := w.w.Write(b)
-	return err
+	return append(b, '\n')
 }
 
 // Flush writes what is buffered.

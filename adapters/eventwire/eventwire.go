@@ -43,6 +43,18 @@ type Alarm struct {
 	Flapping     bool             `json:"flapping"`
 	RulesVersion string           `json:"rulesVersion"`
 	Acknowledged *Acknowledgement `json:"acknowledged"`
+	// Cause is the check that opened it; Evidence that check's finding on the opening
+	// reading.
+	Cause    string   `json:"cause"`
+	Evidence Evidence `json:"evidence"`
+}
+
+// Evidence is why an alarm opened: the statistic of the check, the limit it reached, and
+// how many readings the statistic spans.
+type Evidence struct {
+	Statistic float64 `json:"statistic"`
+	Limit     float64 `json:"limit"`
+	Window    int     `json:"window"`
 }
 
 // Acknowledgement is who acknowledged an alarm, when and why.
@@ -87,7 +99,8 @@ func Time(t time.Time) string { return t.UTC().Format(TimeLayout) }
 func NewAlarm(a alarm.Alarm) Alarm {
 	w := Alarm{ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), State: string(a.State),
 		Severity: string(a.Severity), OpenedAt: Time(a.OpenedAt), FirstAt: Time(a.FirstAt), LastAt: Time(a.LastAt),
-		AnomalyCount: a.Count, PeakZScore: a.PeakZ, Flapping: a.Flapping, RulesVersion: a.RulesVersion}
+		AnomalyCount: a.Count, PeakZScore: a.PeakZ, Flapping: a.Flapping, RulesVersion: a.RulesVersion,
+		Cause: a.Cause.String(), Evidence: Evidence{Statistic: a.Evidence.Statistic, Limit: a.Evidence.Limit, Window: a.Evidence.Window}}
 	if !a.ClearedAt.IsZero() {
 		s := Time(a.ClearedAt)
 		w.ClearedAt = &s

@@ -45,17 +45,24 @@ type alarmRow struct {
 	RulesVersion string
 	Calm         int64
 	CalmSince    sql.NullInt64
+	Cause        string
+	// The evidence of the check that opened it.
+	EvidenceStatistic, EvidenceLimit float64
+	EvidenceWindow                   int64
 }
 
 func (r alarmRow) alarm() alarm.Alarm {
+	// The column's CHECK constraint holds the names; a row from before has the default.
+	ev, _ := anomaly.UnmarshalFinding(r.Cause, r.EvidenceStatistic, r.EvidenceLimit, int(r.EvidenceWindow))
 	return alarm.Alarm{ID: r.ID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
 		State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: fromMicros(r.OpenedAt),
 		FirstAt: fromMicros(r.FirstAt), LastAt: fromMicros(r.LastAt), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
 		ClearedAt: fromNullMicros(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNullMicros(r.AckAt),
-		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNullMicros(r.CalmSince)}
+		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNullMicros(r.CalmSince),
+		Cause: ev.Check, Evidence: ev}
 }
 
-const alarmCols = 15
+const alarmCols = 19
 
 // upsertAlarms inserts or updates the batch's alarms (their latest version each, cleared
 // ones first): an update never touches the acknowledgement, and moves the state only to
@@ -66,10 +73,12 @@ func upsertAlarms(tx *gorm.DB, writes []alarm.Alarm) error {
 		for _, a := range chunk {
 			args = append(args, a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity),
 				micros(a.OpenedAt), micros(a.FirstAt), micros(a.LastAt), a.Count, a.PeakZ, nullMicros(a.ClearedAt),
-				boolInt(a.Flapping), a.RulesVersion, a.Calm, nullMicros(a.CalmSince))
+				boolInt(a.Flapping), a.RulesVersion, a.Calm, nullMicros(a.CalmSince), a.Cause.String(),
+				a.Evidence.Statistic, a.Evidence.Limit, a.Evidence.Window)
 		}
 		q := multiRow(`INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
-			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since)`, alarmCols, len(chunk),
+			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
+			evidence_limit, evidence_window)`, alarmCols, len(chunk),
 			`ON CONFLICT (id) DO UPDATE SET
 				state = CASE WHEN excluded.state = 'CLEARED' THEN 'CLEARED' ELSE alarms.state END,
 				severity = excluded.severity, last_at = excluded.last_at, reading_count = excluded.reading_count,

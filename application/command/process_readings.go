@@ -260,7 +260,9 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 		}
 		if v.Anomalous {
 			batch.Anomalies = append(batch.Anomalies, anomaly.NewAnomaly(h.ids.NewID(), r, v, now))
-			s.LastAnomalyAt = now
+			if h.rules.MarksAnomaly(v.Severity) {
+				s.LastAnomalyAt = now
+			}
 		}
 	}
 	for _, id := range order {

@@ -44,6 +44,9 @@ type Rules struct {
 	// DebounceK of the last DebounceM readings must be anomalous for an alarm to open
 	// (1 of 1: every anomalous reading may open one)...
 	DebounceK, DebounceM int
+	// DebounceZ is the |z| from which an anomalous reading counts toward the debounce
+	// (0: every anomalous reading counts).
+	DebounceZ float64
 	// ...unless the reading's |z| is at least OpenAtZ, which opens one at once (0: never).
 	OpenAtZ float64
 	// ClearBelow is the |z| under which a reading counts as calm (hysteresis: between it and
@@ -65,7 +68,7 @@ type Rules struct {
 // 10 deviations out; clear after 10 readings in a row below |z| 2; flapping beyond 5
 // openings within 30 minutes. On heavy-tailed noise (Student-t, 5 degrees of freedom) this
 // opens about one alarm for every 150 anomalous readings.
-var DefaultRules = Rules{DebounceK: 3, DebounceM: 5, OpenAtZ: 10, ClearBelow: 2, ClearAfter: 10,
+var DefaultRules = Rules{DebounceK: 3, DebounceM: 5, DebounceZ: 5, OpenAtZ: 20, ClearBelow: 2, ClearAfter: 10,
 	FlapCount: 5, FlapWindow: 30 * time.Minute}
 
 // ErrBadRules is wrapped by Rules.Validate.
@@ -82,6 +85,8 @@ func (r Rules) Validate() error {
 		return fmt.Errorf("%w: clearing needs at least 1 calm reading", ErrBadRules)
 	case r.ClearAfterTime < 0:
 		return fmt.Errorf("%w: the clear time must not be negative", ErrBadRules)
+	case r.DebounceZ < 0 || math.IsNaN(r.DebounceZ) || math.IsInf(r.DebounceZ, 0):
+		return fmt.Errorf("%w: the debounce |z| must be a number, 0 for the anomaly band", ErrBadRules)
 	case r.OpenAtZ < 0 || math.IsNaN(r.OpenAtZ) || math.IsInf(r.OpenAtZ, 0):
 		return fmt.Errorf("%w: the |z| that opens at once must be a number, 0 for none", ErrBadRules)
 	case r.FlapCount < 2 || r.FlapWindow <= 0:
@@ -95,6 +100,7 @@ type Alarm struct {
 	ID          string
 	EquipmentID string
 	SensorType  sensor.Type
+	Sensor      string // the sensor's id within its equipment; empty: the sensor is its type
 	State       State
 	Severity    anomaly.Severity // the highest of its readings: it only escalates
 	OpenedAt    time.Time        // when the reading that opened it was taken
@@ -109,6 +115,11 @@ type Alarm struct {
 	Flapping    bool
 	// RulesVersion names the rules it was opened under (a hash of them).
 	RulesVersion string
+	// Cause is the check that opened it: the z-score (anomalous readings), or a check
+	// beyond it; Evidence is that check's finding on the opening reading (for the z-score,
+	// the reading's |z| against the band that makes a reading anomalous).
+	Cause    anomaly.Check
+	Evidence anomaly.Finding
 	// Calm is how many calm readings in a row came last; CalmSince when the last reading at
 	// or above the clear threshold came. They are kept with the alarm so that a restart
 	// does not restart the count.
@@ -117,7 +128,9 @@ type Alarm struct {
 }
 
 // Key is the sensor the alarm is about.
-func (a Alarm) Key() sensor.Key { return sensor.Key{EquipmentID: a.EquipmentID, Type: a.SensorType} }
+func (a Alarm) Key() sensor.Key {
+	return sensor.Key{EquipmentID: a.EquipmentID, Type: a.SensorType, Sensor: a.Sensor}
+}
 
 // Event is what an observation did to the sensor's alarms.
 type Event int
@@ -144,6 +157,15 @@ type Observation struct {
 	// Quiet holds back openings (the equipment is under maintenance); an alarm already
 	// open still grows and clears.
 	Quiet bool
+	// Finding is a check beyond the z-score that fired on the reading: it opens an alarm
+	// (debounce does not apply: each check has its own window), and keeps an open one from
+	// clearing.
+	Finding anomaly.Finding
+	// Band is the |z| from which a reading is anomalous, for the evidence of an alarm the
+	// z-score opened.
+	Band float64
+	// WindowSize is how many readings the reading was compared with.
+	WindowSize int
 }
 
 // Tracker follows the alarms of one sensor. It is not safe for concurrent use.
@@ -210,8 +232,8 @@ func (t *Tracker) debounced() bool {
 // Observe folds one reading in. It returns what happened, and the alarm as it now stands
 // when the event changed one (to be stored).
 func (t *Tracker) Observe(o Observation, newID func() string) (Event, Alarm) {
-	t.push(o.Anomalous)
 	z := math.Abs(o.ZScore)
+	t.push(o.Anomalous && (z >= t.rules.DebounceZ || o.Beyond))
 	if a := t.open; a != nil {
 		switch {
 		case o.Anomalous:
@@ -224,7 +246,7 @@ func (t *Tracker) Observe(o Observation, newID func() string) (Event, Alarm) {
 				return Escalated, *a
 			}
 			return Grew, *a
-		case z >= t.rules.ClearBelow:
+		case z >= t.rules.ClearBelow || o.Finding.Fired():
 			a.Calm, a.CalmSince = 0, o.At
 			return Grew, *a
 		}
@@ -241,7 +263,8 @@ func (t *Tracker) Observe(o Observation, newID func() string) (Event, Alarm) {
 		return Grew, *a
 	}
 	at := o.Beyond || (t.rules.OpenAtZ > 0 && z >= t.rules.OpenAtZ)
-	if !o.Anomalous || o.Quiet || (!at && !t.debounced()) {
+	byZ := o.Anomalous && (at || t.debounced())
+	if o.Quiet || (!byZ && !o.Finding.Fired()) {
 		return Nothing, Alarm{}
 	}
 	cutoff := o.At.Add(-t.rules.FlapWindow)
@@ -260,9 +283,15 @@ func (t *Tracker) Observe(o Observation, newID func() string) (Event, Alarm) {
 		return HeldBack, Alarm{}
 	}
 	t.openings = append(t.openings, o.At)
-	a := &Alarm{ID: newID(), EquipmentID: t.key.EquipmentID, SensorType: t.key.Type, State: StateActive,
-		Severity: o.Severity, OpenedAt: o.At, FirstAt: o.At, LastAt: o.At, Count: 1, PeakZ: z,
-		RulesVersion: t.version, CalmSince: o.At}
+	sev, cause := o.Severity, o.Finding
+	if byZ {
+		cause = anomaly.Finding{Check: anomaly.CheckZScore, Statistic: z, Limit: o.Band, Window: o.WindowSize}
+	} else if !o.Anomalous {
+		sev = anomaly.SeverityLow
+	}
+	a := &Alarm{ID: newID(), EquipmentID: t.key.EquipmentID, SensorType: t.key.Type, Sensor: t.key.Sensor, State: StateActive,
+		Severity: sev, OpenedAt: o.At, FirstAt: o.At, LastAt: o.At, Count: 1, PeakZ: z,
+		RulesVersion: t.version, CalmSince: o.At, Cause: cause.Check, Evidence: cause}
 	t.open, t.last = a, a
 	return Opened, *a
 }

@@ -167,9 +167,9 @@ func TestFlappingIsMarkedAndHoldsBackOpenings(t *testing.T) {
 	id := func() string { ids++; return fmt.Sprint(ids) }
 	var events []alarm.Event
 	var flagged alarm.Alarm
-	// Every 20 s a reading 12σ out, then calm: each opens an alarm that clears.
+	// Every 20 s a reading 25σ out, then calm: each opens an alarm that clears.
 	for burst := range 12 {
-		ev, a := tr.Observe(alarm.Observation{At: at, ZScore: 12, Anomalous: true, Severity: anomaly.SeverityCritical}, id)
+		ev, a := tr.Observe(alarm.Observation{At: at, ZScore: 25, Anomalous: true, Severity: anomaly.SeverityCritical}, id)
 		events = append(events, ev)
 		if ev == alarm.HeldBack && a.ID != "" {
 			flagged = a
@@ -199,20 +199,27 @@ func TestFlappingIsMarkedAndHoldsBackOpenings(t *testing.T) {
 	}
 	// Once the window has passed without attempts, it opens again.
 	at = at.Add(r.FlapWindow)
-	if ev, _ := tr.Observe(alarm.Observation{At: at, ZScore: 12, Anomalous: true, Severity: anomaly.SeverityCritical}, id); ev != alarm.Opened {
+	if ev, _ := tr.Observe(alarm.Observation{At: at, ZScore: 25, Anomalous: true, Severity: anomaly.SeverityCritical}, id); ev != alarm.Opened {
 		t.Errorf("after settling: %v, want Opened", ev)
 	}
 }
 
-// Debounce: k anomalous readings of the last m open an alarm; fewer do not.
+// Debounce: k anomalous readings of the last m, each at |z| 5 or more, open an alarm; fewer
+// do not, and anomalous readings under the debounce |z| do not count.
 func TestDebounceNeedsKOfTheLastM(t *testing.T) {
-	r := alarm.DefaultRules // 3 of 5, at once from |z| 10
+	r := alarm.DefaultRules // 3 of 5 from |z| 5, at once from |z| 20
 	obs := func(z float64) alarm.Observation {
 		return alarm.Observation{At: time.Unix(0, 0), ZScore: z, Anomalous: z >= 3, Severity: anomaly.SeverityLow}
 	}
 	tr := alarm.NewTracker(key, r, "v1")
+	for range 10 {
+		if ev, _ := tr.Observe(obs(4.5), func() string { return "a" }); ev != alarm.Nothing {
+			t.Fatalf("anomalous readings under the debounce |z| opened an alarm: %v", ev)
+		}
+	}
+	tr = alarm.NewTracker(key, r, "v1")
 	var got []alarm.Event
-	for _, z := range []float64{3.5, 0, 0, 3.5, 0, 0, 3.5, 3.5, 0, 3.5} {
+	for _, z := range []float64{5.5, 0, 0, 5.5, 0, 0, 5.5, 5.5, 0, 5.5} {
 		ev, _ := tr.Observe(obs(z), func() string { return "a" })
 		got = append(got, ev)
 	}
@@ -234,7 +241,7 @@ func TestSeverityEscalatesAndHysteresisHoldsTheAlarmOpen(t *testing.T) {
 		at = at.Add(time.Second)
 		return tr.Observe(alarm.Observation{At: at, ZScore: z, Anomalous: sev != "", Severity: sev}, func() string { return "a" })
 	}
-	if ev, a := step(11, anomaly.SeverityCritical); ev != alarm.Opened || a.Severity != anomaly.SeverityCritical {
+	if ev, a := step(21, anomaly.SeverityCritical); ev != alarm.Opened || a.Severity != anomaly.SeverityCritical {
 		t.Fatalf("%v %+v", ev, a)
 	}
 	if ev, a := step(3.2, anomaly.SeverityLow); ev != alarm.Grew || a.Severity != anomaly.SeverityCritical || a.Count != 2 {
@@ -268,7 +275,7 @@ func TestRestoreGoesOnWhereItStopped(t *testing.T) {
 
 	tr = alarm.NewTracker(key, r, "v1")
 	tr.Restore(nil, []bool{true, true}, nil)
-	if ev, _ := tr.Observe(alarm.Observation{At: time.Unix(0, 0), ZScore: 3.1, Anomalous: true, Severity: anomaly.SeverityLow},
+	if ev, _ := tr.Observe(alarm.Observation{At: time.Unix(0, 0), ZScore: 5.1, Anomalous: true, Severity: anomaly.SeverityCritical},
 		func() string { return "a2" }); ev != alarm.Opened {
 		t.Errorf("the third anomalous reading of five did not open an alarm: %v", ev)
 	}
@@ -288,6 +295,7 @@ func TestRulesValidate(t *testing.T) {
 		"flap count of 1":   func(r *alarm.Rules) { r.FlapCount = 1 },
 		"no flap window":    func(r *alarm.Rules) { r.FlapWindow = 0 },
 		"negative open |z|": func(r *alarm.Rules) { r.OpenAtZ = -1 },
+		"NaN debounce |z|":  func(r *alarm.Rules) { r.DebounceZ = math.NaN() },
 	} {
 		r := alarm.DefaultRules
 		mutate(&r)

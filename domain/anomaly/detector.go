@@ -14,10 +14,13 @@ type Config struct {
 	// MinSamples is how many readings the window must hold before any verdict.
 	MinSamples int
 	Bands      Bands
+	// Checks are the tests beyond the z-score; they open alarms, they do not make a reading
+	// anomalous.
+	Checks Checks
 }
 
 // DefaultConfig is the contract's default: a window of 100, verdicts from 30 samples.
-var DefaultConfig = Config{WindowSize: 100, MinSamples: 30, Bands: DefaultBands}
+var DefaultConfig = Config{WindowSize: 100, MinSamples: 30, Bands: DefaultBands, Checks: DefaultChecks}
 
 // ErrBadConfig is returned by Config.Validate.
 var ErrBadConfig = errors.New("detector config needs 2 <= min samples <= window size")
@@ -26,6 +29,9 @@ var ErrBadConfig = errors.New("detector config needs 2 <= min samples <= window 
 func (c Config) Validate() error {
 	if c.WindowSize < 2 || c.MinSamples < 2 || c.MinSamples > c.WindowSize {
 		return ErrBadConfig
+	}
+	if err := c.Checks.Validate(); err != nil {
+		return err
 	}
 	return c.Bands.Validate()
 }
@@ -40,6 +46,8 @@ type Verdict struct {
 	Mean       float64
 	StdDev     float64
 	WindowSize int // how many values the reading was compared with
+	// Finding is the check beyond the z-score that fired on the reading, if one did.
+	Finding Finding
 }
 
 // Detector keeps one window per sensor and judges each new reading against the window as it
@@ -47,12 +55,22 @@ type Verdict struct {
 // must be judged in the order they arrived, by one goroutine.
 type Detector struct {
 	cfg     Config
-	windows map[sensor.Key]*Window
+	sensors map[sensor.Key]*sensorState
+}
+
+// sensorState is what the detector knows of one sensor.
+type sensorState struct {
+	window Window
+	checks checkState
 }
 
 // NewDetector returns a detector with no history. cfg must be valid.
 func NewDetector(cfg Config) *Detector {
-	return &Detector{cfg: cfg, windows: make(map[sensor.Key]*Window)}
+	return &Detector{cfg: cfg, sensors: make(map[sensor.Key]*sensorState)}
+}
+
+func (d *Detector) newState() *sensorState {
+	return &sensorState{window: *NewWindow(d.cfg.WindowSize)}
 }
 
 // Config returns the detector's configuration.
@@ -60,38 +78,53 @@ func (d *Detector) Config() Config { return d.cfg }
 
 // Knows reports whether the detector holds a window for the sensor.
 func (d *Detector) Knows(k sensor.Key) bool {
-	_, ok := d.windows[k]
+	_, ok := d.sensors[k]
 	return ok
 }
 
-// Warm replaces the sensor's window with values, oldest first; only the last WindowSize count.
+// Warm replaces what the detector knows of the sensor with values, oldest first, as if it
+// had judged them: the window keeps the last WindowSize, and the checks start from where
+// the values leave them.
 func (d *Detector) Warm(k sensor.Key, values []float64) {
-	w := NewWindow(d.cfg.WindowSize)
+	s := d.newState()
+	d.sensors[k] = s
 	for _, v := range values {
-		w.Push(v)
+		d.judge(s, v)
 	}
-	d.windows[k] = w
 }
 
-// Forget drops the sensor's window, so that it is warmed again before its next reading.
-func (d *Detector) Forget(k sensor.Key) { delete(d.windows, k) }
+// Forget drops what the detector knows of the sensor, so that it is warmed again before its
+// next reading.
+func (d *Detector) Forget(k sensor.Key) { delete(d.sensors, k) }
 
 // Window returns the sensor's window, or nil.
-func (d *Detector) Window(k sensor.Key) *Window { return d.windows[k] }
-
-// Judge scores value against the sensor's window and then adds it to the window.
-func (d *Detector) Judge(k sensor.Key, value float64) Verdict {
-	w, ok := d.windows[k]
-	if !ok {
-		w = NewWindow(d.cfg.WindowSize)
-		d.windows[k] = w
+func (d *Detector) Window(k sensor.Key) *Window {
+	if s, ok := d.sensors[k]; ok {
+		return &s.window
 	}
+	return nil
+}
+
+// Judge scores value against the sensor's window, runs the checks, and then adds the value
+// to the window.
+func (d *Detector) Judge(k sensor.Key, value float64) Verdict {
+	s, ok := d.sensors[k]
+	if !ok {
+		s = d.newState()
+		d.sensors[k] = s
+	}
+	return d.judge(s, value)
+}
+
+func (d *Detector) judge(s *sensorState, value float64) Verdict {
+	w := &s.window
 	v := Verdict{WindowSize: w.Len()}
 	if w.Len() >= d.cfg.MinSamples {
 		v.Judged = true
 		v.ZScore, v.Mean, v.StdDev = w.Score(value)
 		v.Severity, v.Anomalous = d.cfg.Bands.Classify(v.ZScore)
 	}
+	v.Finding = s.checks.observe(&d.cfg.Checks, value, v.ZScore, v.Judged)
 	w.Push(value)
 	return v
 }

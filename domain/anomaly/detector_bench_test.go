@@ -12,7 +12,11 @@ import (
 // steadyDetector returns a detector whose every key already holds a full window, with the
 // keys and a stream of values to judge.
 func steadyDetector(keyCount int) (*anomaly.Detector, []sensor.Key, []float64) {
-	d := anomaly.NewDetector(anomaly.DefaultConfig)
+	return steadyDetectorWith(anomaly.DefaultConfig, keyCount)
+}
+
+func steadyDetectorWith(cfg anomaly.Config, keyCount int) (*anomaly.Detector, []sensor.Key, []float64) {
+	d := anomaly.NewDetector(cfg)
 	r := rand.New(rand.NewPCG(11, 13))
 	keys := make([]sensor.Key, 0, keyCount)
 	for i := range keyCount {
@@ -34,23 +38,35 @@ func steadyDetector(keyCount int) (*anomaly.Detector, []sensor.Key, []float64) {
 	return d, keys, values
 }
 
-// BenchmarkDetectorJudge judges readings round-robin over many warm sensors.
+// BenchmarkDetectorJudge judges readings round-robin over many warm sensors, with every
+// check on (the defaults) and with the z-score alone.
 func BenchmarkDetectorJudge(b *testing.B) {
-	for _, keyCount := range []int{1, 1000, 100_000} {
-		b.Run(fmt.Sprintf("keys_%d", keyCount), func(b *testing.B) {
-			d, keys, values := steadyDetector(keyCount)
-			b.ReportAllocs()
-			i := 0
-			var anomalies int
-			for b.Loop() {
-				if d.Judge(keys[i%len(keys)], values[i%len(values)]).Anomalous {
-					anomalies++
-				}
-				i++
-			}
-			b.ReportMetric(float64(anomalies)/float64(i), "anomalies/op")
-		})
+	zOnly := anomaly.DefaultConfig
+	zOnly.Checks = anomaly.Checks{}
+	for _, c := range []struct {
+		name string
+		cfg  anomaly.Config
+	}{{"all_checks", anomaly.DefaultConfig}, {"zscore_only", zOnly}} {
+		for _, keyCount := range []int{1, 1000, 100_000} {
+			b.Run(fmt.Sprintf("%s/keys_%d", c.name, keyCount), func(b *testing.B) {
+				benchJudge(b, c.cfg, keyCount)
+			})
+		}
 	}
+}
+
+func benchJudge(b *testing.B, cfg anomaly.Config, keyCount int) {
+	d, keys, values := steadyDetectorWith(cfg, keyCount)
+	b.ReportAllocs()
+	i := 0
+	var anomalies int
+	for b.Loop() {
+		if d.Judge(keys[i%len(keys)], values[i%len(values)]).Anomalous {
+			anomalies++
+		}
+		i++
+	}
+	b.ReportMetric(float64(anomalies)/float64(i), "anomalies/op")
 }
 
 // TestDetectorJudgeDoesNotAllocate holds the benchmark's target: judging a reading of a known

@@ -4,6 +4,7 @@ package equipment
 import (
 	"errors"
 	"fmt"
+	"github.com/production-line-monitor/plm/domain/anomaly"
 	"sort"
 	"time"
 	"unicode/utf8"
@@ -63,13 +64,24 @@ type Rules struct {
 	OfflineAfter time.Duration
 	// AnomalyWindow is how long after an anomaly a machine stays ANOMALY.
 	AnomalyWindow time.Duration
+	// AnomalyFrom is the least severity of an anomalous reading that makes a machine ANOMALY
+	// for AnomalyWindow (an open alarm makes it ANOMALY whatever the readings). LOW is the
+	// contract's rule, any anomalous reading; the default is CRITICAL, so that noise on a
+	// healthy machine, a LOW reading now and then, does not hold it ANOMALY.
+	AnomalyFrom anomaly.Severity
 }
 
-// DefaultRules are the contract's defaults.
-var DefaultRules = Rules{OfflineAfter: 30 * time.Second, AnomalyWindow: 60 * time.Second}
+// DefaultRules are the contract's offline and anomaly windows, and ANOMALY from a CRITICAL
+// reading or an open alarm.
+var DefaultRules = Rules{OfflineAfter: 30 * time.Second, AnomalyWindow: 60 * time.Second, AnomalyFrom: anomaly.SeverityCritical}
+
+// MarksAnomaly reports whether an anomalous reading of severity s makes its machine ANOMALY
+// for the anomaly window.
+func (r Rules) MarksAnomaly(s anomaly.Severity) bool { return s.Rank() >= r.AnomalyFrom.Rank() }
 
 // StatusAt is the status at now: OFFLINE if never seen or silent for more than OfflineAfter,
-// else ANOMALY if an anomaly was detected within AnomalyWindow, else ONLINE.
+// else ANOMALY if an anomaly that marks it (MarksAnomaly) was detected within AnomalyWindow,
+// else ONLINE.
 func (r Rules) StatusAt(lastSeen, lastAnomaly, now time.Time) Status {
 	if lastSeen.IsZero() || now.Sub(lastSeen) > r.OfflineAfter {
 		return StatusOffline

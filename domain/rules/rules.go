@@ -31,6 +31,8 @@ func (l Limits) Outside(v float64) bool {
 
 // Rules are the rules of one sensor type.
 type Rules struct {
+	// Unit is the unit of a type declared beyond the contract's four (empty for those).
+	Unit     string `json:",omitempty"`
 	Detector anomaly.Config
 	Limits   Limits
 	Alarm    alarm.Rules
@@ -64,7 +66,8 @@ type Set struct {
 // ErrInvalid is wrapped by NewSet's errors.
 var ErrInvalid = errors.New("invalid rules")
 
-// NewSet validates the rules of each sensor type (all four must be given) and names the set.
+// NewSet validates the rules of each sensor type and names the set. The contract's four types
+// must all be given; others are types the set declares, each with a valid name and a unit.
 func NewSet(byType map[sensor.Type]Rules) (Set, error) {
 	s := Set{byType: make(map[sensor.Type]Rules, len(byType))}
 	for _, t := range sensor.Types {
@@ -77,10 +80,20 @@ func NewSet(byType map[sensor.Type]Rules) (Set, error) {
 		}
 		s.byType[t] = r
 	}
-	for t := range byType {
-		if _, ok := s.byType[t]; !ok {
-			return Set{}, fmt.Errorf("%w: unknown sensor type %q", ErrInvalid, t)
+	for t, r := range byType {
+		if _, ok := s.byType[t]; ok {
+			continue
 		}
+		if !sensor.ValidTypeName(string(t)) {
+			return Set{}, fmt.Errorf("%w: %q is not a sensor type name (%s)", ErrInvalid, t, sensor.TypeNameRule)
+		}
+		if r.Unit == "" || len(r.Unit) > sensor.MaxUnitLen {
+			return Set{}, fmt.Errorf("%w: %s: a declared type needs a unit of 1 to %d characters", ErrInvalid, t, sensor.MaxUnitLen)
+		}
+		if err := r.Validate(); err != nil {
+			return Set{}, fmt.Errorf("%w: %s: %w", ErrInvalid, t, err)
+		}
+		s.byType[t] = r
 	}
 	s.version = s.hash()
 	return s, nil
@@ -93,6 +106,28 @@ func Uniform(r Rules) (Set, error) {
 		m[t] = r
 	}
 	return NewSet(m)
+}
+
+// Knows reports whether t is one of the set's types: the contract's four or a declared one.
+func (s Set) Knows(t sensor.Type) bool {
+	_, ok := s.byType[t]
+	return ok
+}
+
+// Types lists the set's types: the contract's four, then the declared ones by name.
+func (s Set) Types() []sensor.Type {
+	out := append([]sensor.Type(nil), sensor.Types...)
+	var extra []string
+	for t := range s.byType {
+		if _, err := sensor.ParseType(string(t)); err != nil {
+			extra = append(extra, string(t))
+		}
+	}
+	sort.Strings(extra)
+	for _, t := range extra {
+		out = append(out, sensor.Type(t))
+	}
+	return out
 }
 
 // For returns the rules of type t.
@@ -141,5 +176,6 @@ func (r Rules) Judge(v anomaly.Verdict, value float64) anomaly.Verdict {
 func (r Rules) Observation(v anomaly.Verdict, value float64, at time.Time) alarm.Observation {
 	v = r.Judge(v, value)
 	return alarm.Observation{At: at, ZScore: v.ZScore, Anomalous: v.Anomalous, Severity: v.Severity,
-		Beyond: r.Limits.Outside(value)}
+		Beyond: r.Limits.Outside(value), Finding: v.Finding, Band: r.Detector.Bands.Low,
+		WindowSize: v.WindowSize}
 }

@@ -37,6 +37,26 @@ func ParseType(s string) (Type, error) {
 	return "", fmt.Errorf("%w %q", ErrUnknownType, s)
 }
 
+// MaxTypeNameLen is the longest name of a sensor type.
+const MaxTypeNameLen = 32
+
+// TypeNameRule says what ValidTypeName accepts.
+const TypeNameRule = "1 to 32 lowercase letters, digits, '_' or '-', starting with a letter"
+
+// ValidTypeName reports whether s can name a sensor type: the contract's four, and the types
+// a rules file declares beyond them.
+func ValidTypeName(s string) bool {
+	if len(s) == 0 || len(s) > MaxTypeNameLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Limits of a reading's fields.
 const (
 	MaxEquipmentIDLen = 64
@@ -83,20 +103,23 @@ type Reading struct {
 	ID          string
 	EquipmentID string
 	Type        Type
+	SensorID    string // the sensor within its equipment; empty: the sensor is its type
 	Value       float64
 	Unit        string
 	Timestamp   time.Time
 	ReceivedAt  time.Time
 }
 
-// Key names the sensor a reading belongs to.
+// Key names the sensor a reading belongs to. Sensor is the sensor's id within its equipment;
+// empty, the sensor is its type (the equipment's one sensor of that type).
 type Key struct {
 	EquipmentID string
 	Type        Type
+	Sensor      string
 }
 
 // Key returns the sensor the reading came from.
-func (r Reading) Key() Key { return Key{EquipmentID: r.EquipmentID, Type: r.Type} }
+func (r Reading) Key() Key { return Key{EquipmentID: r.EquipmentID, Type: r.Type, Sensor: r.SensorID} }
 
 // NewReading builds a Reading and checks its invariants. When several are broken, the error
 // joins one error per broken invariant, each matching its Err… with errors.Is. Lengths of the

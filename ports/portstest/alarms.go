@@ -82,6 +82,8 @@ func writeAlarms(t *testing.T, s Stores, as ...alarm.Alarm) error {
 func alarmWriteAndGet(t *testing.T, s Stores) {
 	ctx := context.Background()
 	a := newAlarm("al-1", press1, sensor.Temperature, time.Minute)
+	// Opened by the drift chart, with its evidence: every field is kept.
+	a.Cause, a.Evidence = anomaly.CheckDrift, anomaly.Finding{Check: anomaly.CheckDrift, Statistic: -4.25, Limit: -4, Window: 20}
 	if err := writeAlarms(t, s, a); err != nil {
 		t.Fatal(err)
 	}

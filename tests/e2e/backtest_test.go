@@ -180,7 +180,7 @@ func TestBacktestCommand(t *testing.T) {
 	t.Run("bad rules", func(t *testing.T) {
 		badRules := writeBacktestFile(t, dir, "bad-rules.yaml", "types:\n  humidity: {windowSize: 50}\n")
 		code, _, stderr := runOnce(t, nil, "backtest", "--input", input, "--rules", badRules)
-		if code != 1 || !strings.Contains(stderr, "rules file "+badRules+`: types.humidity: unknown sensor type "humidity"`) {
+		if code != 1 || !strings.Contains(stderr, "rules file "+badRules+`: types.humidity: a sensor type beyond the contract's (temperature, vibration, pressure, voltage) needs its unit`) {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 	})
@@ -192,4 +192,57 @@ func TestBacktestCommand(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A folder of SKAB-like files (';', datetime, labels), replayed a machine a file and scored;
+// and one file replayed as a machine, a row a reading.
+func TestBacktestMachineAndScore(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var labelled, normal strings.Builder
+	labelled.WriteString("datetime;Current;Volume Flow RateRMS;anomaly;changepoint\n")
+	normal.WriteString("datetime;Current;Volume Flow RateRMS\n")
+	t0 := time.Date(2020, 3, 9, 10, 0, 0, 0, time.UTC)
+	for i := range 1200 {
+		cur, flow := 2.4+0.05*math.Sin(float64(i)*1.3), 32+0.3*math.Cos(float64(i)*0.7)
+		ts := t0.Add(time.Duration(i) * time.Second).Format(time.DateTime)
+		fmt.Fprintf(&normal, "%s;%g;%g\n", ts, cur, flow)
+		label, cp := 0, 0
+		if i >= 700 {
+			flow, label = flow-8, 1
+		}
+		if i == 700 {
+			cp = 1
+		}
+		fmt.Fprintf(&labelled, "%s;%g;%g;%d;%d\n", ts, cur, flow, label, cp)
+	}
+	fault := writeBacktestFile(t, data, "fault.csv", labelled.String())
+	writeBacktestFile(t, data, "normal.csv", normal.String())
+	cols := writeBacktestFile(t, dir, "columns.txt", "# the pump\nCurrent = current\nVolume Flow RateRMS = flow flow\n")
+	types := writeBacktestFile(t, dir, "types.yaml", "types: {current: {unit: A}, flow: {unit: l/min}}\n")
+
+	code, stdout, stderr := runOnce(t, nil, "backtest", "score", "--columns", cols, "--rules", types, data)
+	if code != 0 || !strings.Contains(stdout, "| **all labelled** (1) | 1 | 1 | ") ||
+		!strings.Contains(stdout, "Unlabelled (normal operation), 1 file(s), 19m59s: **0 alarm openings") {
+		t.Errorf("score: exit %d, stdout:\n%s\nstderr %q", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = runOnce(t, nil, "backtest", "--input", fault, "--columns", cols, "--rules", types)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 1+2*1200 || !strings.HasPrefix(lines[0], "timestamp,sensor_id,sensor_type,") ||
+		!strings.Contains(stderr, "alarm openings ") || !strings.Contains(stderr, "flow ") {
+		t.Errorf("machine: exit %d, %d lines (%q), stderr %q", code, len(lines), lines[0], stderr)
+	}
+
+	// Without the types declared, the columns name types the rules do not know.
+	if code, _, stderr := runOnce(t, nil, "backtest", "score", "--columns", cols, data); code != 1 ||
+		!strings.Contains(stderr, `unknown sensor type "current"`) {
+		t.Errorf("undeclared types: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := runOnce(t, nil, "backtest", "score", data); code != 2 || !strings.Contains(stderr, "give the columns") {
+		t.Errorf("no columns: exit %d, stderr %q", code, stderr)
+	}
 }

@@ -321,7 +321,10 @@ func TestPipelineTwoWorkersFindTheAnomaliesOfOne(t *testing.T) {
 		total += len(rs)
 	}
 
-	one := newDeployment(t, "")
+	// The rule before the debounce |z|, so that the workload's random spikes open alarms
+	// enough to compare.
+	oldRule := []string{"PLM_ALARM_DEBOUNCE_Z=0", "PLM_ALARM_OPEN_AT_Z=10"}
+	one := newDeployment(t, "", oldRule...)
 	serve1 := one.run("serve")
 	w1 := one.run("worker")
 	waitHeld(t, w1, 8)
@@ -329,7 +332,7 @@ func TestPipelineTwoWorkersFindTheAnomaliesOfOne(t *testing.T) {
 	one.waitStored(total, w1)
 	want := one.anomalies()
 
-	two := newDeployment(t, "")
+	two := newDeployment(t, "", oldRule...)
 	serve2 := two.run("serve")
 	first := two.run("worker")
 	waitHeld(t, first, 8)
