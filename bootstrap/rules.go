@@ -183,6 +183,10 @@ func (s settings) rules() rules.Rules {
 // environment.
 func specificity(src string) int {
 	switch {
+	case strings.HasPrefix(src, "machines.") && strings.Contains(src, ".types."):
+		return 4
+	case strings.HasPrefix(src, "machines."):
+		return 3
 	case strings.HasPrefix(src, "types."):
 		return 2
 	case strings.HasPrefix(src, "defaults."):
@@ -273,6 +277,13 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 	var p problems
 	var defaults settings
 	byType := map[sensor.Type]settings{}
+	type machineSettings struct {
+		path     string
+		defaults settings
+		types    map[sensor.Type]settings
+		paths    map[sensor.Type]string
+	}
+	machines := map[string]machineSettings{}
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		fields(&p, root, "", "the top level", func(key string, v *yaml.Node, path string) {
@@ -299,8 +310,33 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 					}
 					byType[typ] = s
 				})
+			case "machines":
+				fields(&p, v, path, "machines", func(id string, v *yaml.Node, path string) {
+					if !sensor.ValidEquipmentID(id) {
+						p.add(path, "%q is not an equipment id", id)
+						return
+					}
+					m := machineSettings{path: path, types: map[sensor.Type]settings{}, paths: map[sensor.Type]string{}}
+					fields(&p, v, path, "the machine", func(key string, v *yaml.Node, path string) {
+						switch key {
+						case "defaults":
+							m.defaults = level(&p, v, path, false)
+						case "types":
+							fields(&p, v, path, "types", func(name string, v *yaml.Node, path string) {
+								t := level(&p, v, path, true)
+								if t.unit.set() {
+									p.add(t.unit.src, "a machine does not change a type's unit: give it under types.%s.unit", name)
+								}
+								m.types[sensor.Type(name)], m.paths[sensor.Type(name)] = t, path
+							})
+						default:
+							p.add(path, "unknown field (the fields are defaults and types)")
+						}
+					})
+					machines[id] = m
+				})
 			default:
-				p.add(path, "unknown field (the fields are defaults and types)")
+				p.add(path, "unknown field (the fields are defaults, types and machines)")
 			}
 		})
 	}
@@ -325,7 +361,28 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 	if len(p.list) > 0 {
 		return rules.Set{}, &RulesFileError{File: file, Problems: p.list}
 	}
+	overrides := make(map[string]map[sensor.Type]rules.Rules, len(machines))
+	for id, m := range machines {
+		for t, path := range m.paths {
+			if _, ok := all[t]; !ok {
+				p.add(path, "unknown sensor type %q (the types are %s, and those the file declares)", t, typeNames())
+			}
+		}
+		byMachine := make(map[sensor.Type]rules.Rules, len(all))
+		for t, r := range all {
+			s := env.with(defaults).with(byType[t]).with(m.defaults).with(m.types[t])
+			s.check(&p)
+			byMachine[t] = withUnit(s.rules(), r.Unit)
+		}
+		overrides[id] = byMachine
+	}
+	if len(p.list) > 0 {
+		return rules.Set{}, &RulesFileError{File: file, Problems: p.list}
+	}
 	set, err := rules.NewSet(all)
+	if err == nil && len(overrides) > 0 {
+		set, err = set.WithMachines(overrides)
+	}
 	if err != nil {
 		// Every rule was checked above: this is a rule the checks do not know yet.
 		return rules.Set{}, &RulesFileError{File: file, Problems: []string{err.Error()}}
@@ -379,9 +436,13 @@ func fields(p *problems, n *yaml.Node, path, what string, fn func(key string, v 
 func fieldsOf(what string) string {
 	switch what {
 	case "the top level":
+		return "defaults, types and machines"
+	case "the machine":
 		return "defaults and types"
 	case "types":
 		return "sensor types"
+	case "machines":
+		return "equipment ids"
 	}
 	return what
 }

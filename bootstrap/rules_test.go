@@ -232,7 +232,7 @@ func TestRulesFileErrorsNameTheFileAndTheField(t *testing.T) {
 				`defaults.checks.drift.memory: must be a whole number from 2 to 100000, not "1"`,
 				`defaults.checks.bogus: unknown field (the fields are stuck, rate, drift, variance, clampZ)`}},
 		{"unknown top-level field", "default: {windowSize: 50}\n",
-			[]string{"default: unknown field (the fields are defaults and types)"}},
+			[]string{"default: unknown field (the fields are defaults, types and machines)"}},
 		{"unknown field in defaults", "defaults: {windowsize: 50}\n",
 			[]string{"defaults.windowsize: unknown field (the fields are windowSize, minSamples, severity, limits, debounce, openAtZ, clearBelow, clearAfter, clearAfterTime, flapping, checks)"}},
 		{"unknown field in a type", "types: {pressure: {limits: {max: 10, maximum: 11}}}\n",
@@ -270,7 +270,7 @@ func TestRulesFileErrorsNameTheFileAndTheField(t *testing.T) {
 		{"a mapping for a number", "defaults: {windowSize: {value: 100}}\n",
 			[]string{"defaults.windowSize: must be a whole number from 2 to 100000, not a mapping"}},
 		{"not a mapping at all", "just words\n",
-			[]string{`the file: must be a mapping of defaults and types, not "just words"`}},
+			[]string{`the file: must be a mapping of defaults, types and machines, not "just words"`}},
 		{"key given twice", "defaults:\n  windowSize: 50\n  windowSize: 60\n",
 			[]string{"defaults.windowSize: given twice (lines 2 and 3)"}},
 		{"syntax error", "defaults:\n  windowSize: 50\n  minSamples: 30: 40\n",
@@ -312,5 +312,52 @@ func TestMissingRulesFileIsAnError(t *testing.T) {
 	}
 	if _, err := bootstrap.LoadRules(cfg); err == nil || !strings.Contains(err.Error(), "absent.yaml") {
 		t.Fatalf("err = %v, want one naming the file", err)
+	}
+}
+
+// A machine's section overrides the type's rules on that machine only, defaults first, then
+// each type; the version covers it, and a section that changes nothing leaves the version.
+func TestRulesFileOverridesPerMachine(t *testing.T) {
+	content := rulesYAML + `machines:
+  press-07:
+    defaults: {openAtZ: 30}
+    types:
+      temperature:
+        checks: {drift: {limit: 6}}
+        limits: {max: 120}
+`
+	set := mustLoadRules(t, "rules.yaml", content, layeredEnv)
+	checkLayeredRules(t, set) // the types' own rules are untouched
+	got := set.ForSensor("press-07", sensor.Temperature)
+	want := set.For(sensor.Temperature)
+	want.Alarm.OpenAtZ, want.Detector.Checks.DriftLimit, want.Limits.Max = 30, 6, ptr(120)
+	if !equalRules(got, want) {
+		t.Errorf("press-07 temperature:\n got  %+v\n want %+v", got, want)
+	}
+	if p := set.ForSensor("press-07", sensor.Pressure); p.Alarm.OpenAtZ != 30 || p.Detector.Checks.DriftLimit != anomaly.DefaultChecks.DriftLimit {
+		t.Errorf("press-07 pressure: %+v, want openAtZ 30 and the default drift", p)
+	}
+	if !equalRules(set.ForSensor("press-08", sensor.Temperature), set.For(sensor.Temperature)) {
+		t.Error("another machine got press-07's rules")
+	}
+	base := mustLoadRules(t, "rules.yaml", rulesYAML, layeredEnv).Version()
+	if set.Version() == base {
+		t.Error("a machine's override did not change the version")
+	}
+	same := rulesYAML + "machines:\n  press-07:\n    types:\n      pressure: {limits: {max: 12.5}}\n"
+	if v := mustLoadRules(t, "rules.yaml", same, layeredEnv).Version(); v != base {
+		t.Errorf("an override that restates the rules changed the version: %s, want %s", v, base)
+	}
+	for name, c := range map[string]struct{ content, want string }{
+		"bad id":        {"machines:\n  'press 07': {}\n", `machines.press 07: "press 07" is not an equipment id`},
+		"unknown type":  {"machines:\n  press-07: {types: {humidity: {windowSize: 50}}}\n", `machines.press-07.types.humidity: unknown sensor type "humidity"`},
+		"unknown field": {"machines:\n  press-07: {checks: {}}\n", "machines.press-07.checks: unknown field (the fields are defaults and types)"},
+		"a unit":        {"machines:\n  press-07: {types: {pressure: {unit: psi}}}\n", "machines.press-07.types.pressure.unit: a machine does not change a type's unit"},
+		"out of order":  {"machines:\n  press-07: {types: {pressure: {minSamples: 500}}}\n", "machines.press-07.types.pressure.minSamples: must not exceed windowSize"},
+	} {
+		_, err := loadRules(t, "rules.yaml", c.content, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
 	}
 }

@@ -285,7 +285,7 @@ type SensorVerdict struct {
 func NewMachine(cols []Column, set rules.Set) *Machine {
 	m := &Machine{version: set.Version(), sensors: make([]machineSensor, len(cols))}
 	for i, c := range cols {
-		r := set.For(c.Type)
+		r := set.ForSensor(EquipmentID, c.Type)
 		key := sensor.Key{EquipmentID: EquipmentID, Type: c.Type, Sensor: c.Sensor}
 		m.sensors[i] = machineSensor{col: c, key: key, rules: r, det: anomaly.NewDetector(r.Detector),
 			tracker: alarm.NewTracker(key, r.Alarm, set.Version())}

@@ -51,7 +51,7 @@ func Run(ctx context.Context, in io.Reader, out io.Writer, typ sensor.Type, set 
 	if _, err := sensor.ParseType(string(typ)); err != nil {
 		return Summary{}, err
 	}
-	r := set.For(typ)
+	r := set.ForSensor(EquipmentID, typ)
 	key := sensor.Key{EquipmentID: EquipmentID, Type: typ}
 	d := anomaly.NewDetector(r.Detector)
 	tr := alarm.NewTracker(key, r.Alarm, set.Version())

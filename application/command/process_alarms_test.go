@@ -85,3 +85,35 @@ func TestProcessAlarmsAreWrittenOnceWithTheirBatch(t *testing.T) {
 		t.Fatalf("after the retry: %+v, want one alarm of one reading", as)
 	}
 }
+
+// A machine whose rules override its type's is judged by its own: the same spike opens an
+// alarm on one press and not on the other, whose openAtZ is beyond it.
+func TestProcessJudgesAMachineByItsOwnRules(t *testing.T) {
+	f := newProcess()
+	r := rules.Rules{Detector: anomaly.DefaultConfig, Alarm: alarm.DefaultRules}
+	set, err := rules.Uniform(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tolerant := r
+	tolerant.Alarm.OpenAtZ = 0 // never at once
+	tolerant.Detector.WindowSize = 60
+	if set, err = set.WithMachines(map[string]map[sensor.Type]rules.Rules{"press-02": {sensor.Temperature: tolerant}}); err != nil {
+		t.Fatal(err)
+	}
+	f.handler = command.NewProcessReadingsHandler(f.store, f.store, f.store, f.clock, f.ids, anomaly.DefaultConfig,
+		equipment.DefaultRules).WithAlarms(f.store.Alarms(), set)
+	var s seq
+	for _, id := range []string{"press-01", "press-02"} {
+		f.handle(t, s.normal(t, start, id, sensor.Temperature, 40)...)
+		f.handle(t, s.reading(t, start.Add(40*time.Second), id, sensor.Temperature, 95))
+	}
+	stored := alarmsOf(t, f.store.Store)
+	if len(stored) != 1 || stored[0].EquipmentID != "press-01" {
+		t.Fatalf("alarms %+v, want one, on press-01", stored)
+	}
+	if set.ForSensor("press-02", sensor.Temperature).Detector.WindowSize != 60 ||
+		set.ForSensor("press-02", sensor.Pressure).Detector.WindowSize != 100 {
+		t.Errorf("the override reaches other types or misses its own")
+	}
+}

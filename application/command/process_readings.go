@@ -44,7 +44,8 @@ type ProcessReadingsHandler struct {
 	events ports.EventLog
 
 	mu        sync.Mutex
-	detectors map[sensor.Type]*anomaly.Detector
+	detectors map[sensor.Type]*anomaly.Detector    // without sensor rules: every type's, the same
+	byConfig  map[anomaly.Config]*anomaly.Detector // with them: one detector a configuration
 	trackers  map[sensor.Key]*alarm.Tracker
 	sessions  map[string]equipment.Session // the latest session of each equipment seen
 	windows   map[string]cachedWindow      // each equipment's maintenance window, as last loaded
@@ -82,9 +83,8 @@ func NewProcessReadingsHandler(
 // Call it before the first Handle.
 func (h *ProcessReadingsHandler) WithAlarms(repo ports.AlarmRepository, set rules.Set) *ProcessReadingsHandler {
 	h.sensorRules, h.alarms = &set, repo
-	for _, t := range sensor.Types {
-		h.detectors[t] = anomaly.NewDetector(set.For(t).Detector)
-	}
+	h.detectors = make(map[sensor.Type]*anomaly.Detector)
+	h.byConfig = make(map[anomaly.Config]*anomaly.Detector)
 	return h
 }
 
@@ -217,7 +217,7 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 	var changes []AlarmChange
 	for i, r := range rs {
 		k := r.Key()
-		d := h.detectors[k.Type]
+		d := h.detector(k)
 		if !d.Knows(k) {
 			values, err := h.readings.RecentValues(ctx, k, d.Config().WindowSize)
 			if err != nil {
@@ -228,7 +228,7 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 		}
 		v := d.Judge(k, r.Value)
 		if h.sensorRules != nil {
-			sr := h.sensorRules.For(k.Type)
+			sr := h.sensorRules.ForSensor(k.EquipmentID, k.Type)
 			v = sr.Judge(v, r.Value)
 			o := sr.Observation(v, r.Value, r.Timestamp)
 			o.Quiet = h.underMaintenance(r)
@@ -324,7 +324,7 @@ func (h *ProcessReadingsHandler) track(ctx context.Context, r sensor.Reading, o 
 	k := r.Key()
 	tr, ok := h.trackers[k]
 	if !ok {
-		ar := h.sensorRules.For(k.Type).Alarm
+		ar := h.sensorRules.ForSensor(k.EquipmentID, k.Type).Alarm
 		latest, openings, err := h.alarms.Latest(ctx, k, r.Timestamp.Add(-ar.FlapWindow))
 		if err != nil {
 			return AlarmChange{}, fmt.Errorf("load alarms of %s/%s: %w", k.EquipmentID, k.Type, err)
@@ -384,9 +384,24 @@ func (h *ProcessReadingsHandler) extendSessions(ctx context.Context, rs []sensor
 }
 
 // forget drops the windows and cached sessions that rs touched.
+// detector is the detector that judges sensor k: its type's, or its machine's when the
+// rules override them there.
+func (h *ProcessReadingsHandler) detector(k sensor.Key) *anomaly.Detector {
+	if h.sensorRules == nil {
+		return h.detectors[k.Type]
+	}
+	cfg := h.sensorRules.ForSensor(k.EquipmentID, k.Type).Detector
+	d, ok := h.byConfig[cfg]
+	if !ok {
+		d = anomaly.NewDetector(cfg)
+		h.byConfig[cfg] = d
+	}
+	return d
+}
+
 func (h *ProcessReadingsHandler) forget(rs []sensor.Reading) {
 	for _, r := range rs {
-		h.detectors[r.Type].Forget(r.Key())
+		h.detector(r.Key()).Forget(r.Key())
 		delete(h.trackers, r.Key())
 		delete(h.sessions, r.EquipmentID)
 	}

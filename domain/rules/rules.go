@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"time"
 
@@ -57,10 +58,13 @@ func (r Rules) Validate() error {
 	return nil
 }
 
-// Set is the rules of every sensor type.
+// Set is the rules of every sensor type, and of the machines whose rules differ.
 type Set struct {
-	byType  map[sensor.Type]Rules
-	version string
+	byType map[sensor.Type]Rules
+	// byMachine holds, for the machines that override some rules, every type's rules on
+	// that machine.
+	byMachine map[string]map[sensor.Type]Rules
+	version   string
 }
 
 // ErrInvalid is wrapped by NewSet's errors.
@@ -108,6 +112,55 @@ func Uniform(r Rules) (Set, error) {
 	return NewSet(m)
 }
 
+// WithMachines returns the set with the rules of some machines overridden: for each
+// equipment id, the rules of each type on that machine (a type left out keeps the set's
+// rules). Every rule is validated; the version covers them.
+func (s Set) WithMachines(machines map[string]map[sensor.Type]Rules) (Set, error) {
+	out := Set{byType: s.byType, byMachine: make(map[string]map[sensor.Type]Rules, len(machines))}
+	for id, types := range machines {
+		if !sensor.ValidEquipmentID(id) {
+			return Set{}, fmt.Errorf("%w: %q is not an equipment id", ErrInvalid, id)
+		}
+		m := make(map[sensor.Type]Rules, len(s.byType))
+		for t, r := range s.byType {
+			m[t] = r
+		}
+		for t, r := range types {
+			base, ok := s.byType[t]
+			if !ok {
+				return Set{}, fmt.Errorf("%w: machine %s: unknown sensor type %q", ErrInvalid, id, t)
+			}
+			r.Unit = base.Unit // a machine does not rename a type's unit
+			if err := r.Validate(); err != nil {
+				return Set{}, fmt.Errorf("%w: machine %s: %s: %w", ErrInvalid, id, t, err)
+			}
+			m[t] = r
+		}
+		out.byMachine[id] = m
+	}
+	out.version = out.hash()
+	return out, nil
+}
+
+// ForSensor returns the rules of type t on equipment: the machine's own when it overrides
+// them, else the type's.
+func (s Set) ForSensor(equipmentID string, t sensor.Type) Rules {
+	if m, ok := s.byMachine[equipmentID]; ok {
+		return m[t]
+	}
+	return s.byType[t]
+}
+
+// Machines lists the machines whose rules the set overrides, by id.
+func (s Set) Machines() []string {
+	ids := make([]string, 0, len(s.byMachine))
+	for id := range s.byMachine {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // Knows reports whether t is one of the set's types: the contract's four or a declared one.
 func (s Set) Knows(t sensor.Type) bool {
 	_, ok := s.byType[t]
@@ -136,11 +189,16 @@ func (s Set) For(t sensor.Type) Rules { return s.byType[t] }
 // Version is a short hash of the rules: two sets with the same rules have the same version.
 func (s Set) Version() string { return s.version }
 
-// MaxWindow is the largest detector window of any type.
+// MaxWindow is the largest detector window of any type, on any machine.
 func (s Set) MaxWindow() int {
 	n := 0
 	for _, r := range s.byType {
 		n = max(n, r.Detector.WindowSize)
+	}
+	for _, m := range s.byMachine {
+		for _, r := range m {
+			n = max(n, r.Detector.WindowSize)
+		}
 	}
 	return n
 }
@@ -152,12 +210,23 @@ func (s Set) hash() string {
 	}
 	sort.Strings(types)
 	h := sha256.New()
-	for _, t := range types {
-		raw, err := json.Marshal(s.byType[sensor.Type(t)]) // maps and floats marshal deterministically
+	write := func(prefix string, t string, r Rules) {
+		raw, err := json.Marshal(r) // maps and floats marshal deterministically
 		if err != nil {
 			panic(err) // only numbers, strings and durations: cannot fail
 		}
-		fmt.Fprintf(h, "%s=%s\n", t, raw)
+		fmt.Fprintf(h, "%s%s=%s\n", prefix, t, raw)
+	}
+	for _, t := range types {
+		write("", t, s.byType[sensor.Type(t)])
+	}
+	// A machine whose rules are all the types' changes nothing, and leaves the version alone.
+	for _, id := range s.Machines() {
+		for _, t := range types {
+			if r := s.byMachine[id][sensor.Type(t)]; !reflect.DeepEqual(r, s.byType[sensor.Type(t)]) {
+				write("machine "+id+" ", t, r)
+			}
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
