@@ -129,7 +129,7 @@ type checkState struct {
 
 // observe folds a reading in and returns the check that fired, if any. z is the reading's
 // deviation from the window (its z-score), judged false while the window is too short.
-func (s *checkState) observe(c *Checks, x, z float64, judged bool) Finding {
+func (s *checkState) observe(c *Checks, k *checkConstants, x, z float64, judged bool) Finding {
 	var f Finding
 	if s.run > 0 && x == s.last {
 		s.run++
@@ -143,7 +143,7 @@ func (s *checkState) observe(c *Checks, x, z float64, judged bool) Finding {
 				f = Finding{Check: CheckRate, Statistic: step / s.step, Limit: c.RateLimit, Window: min(s.steps, c.RateMemory)}
 			}
 			s.steps++
-			w := 1 / float64(min(s.steps, c.RateMemory))
+			w := weight(s.steps, c.RateMemory, k.rateWeight)
 			// A step beyond the limit joins the mean at the limit, so that one change of
 			// level does not make every later step look usual.
 			if s.step > 0 {
@@ -157,7 +157,7 @@ func (s *checkState) observe(c *Checks, x, z float64, judged bool) Finding {
 		f = Finding{Check: CheckStuck, Statistic: float64(s.run), Limit: float64(c.StuckReadings), Window: s.run}
 	}
 	if c.VarianceRatio > 0 {
-		if f2 := s.varianceRatio(c, x); !f.Fired() {
+		if f2 := s.varianceRatio(c, k, x); !f.Fired() {
 			f = f2
 		}
 	}
@@ -166,7 +166,7 @@ func (s *checkState) observe(c *Checks, x, z float64, judged bool) Finding {
 	}
 	u := math.Max(-c.ClampZ, math.Min(c.ClampZ, z))
 	s.judged++
-	if f2 := s.driftChart(c, u); !f.Fired() {
+	if f2 := s.driftChart(c, k, u); !f.Fired() {
 		f = f2
 	}
 	return f
@@ -176,34 +176,29 @@ func (s *checkState) observe(c *Checks, x, z float64, judged bool) Finding {
 // from their own slow average (the baseline), measured in the chart's own long-run standard
 // deviation, so that a sensor whose readings follow each other closely (a smooth
 // temperature) is not held to the limits of independent noise. The standard deviation is
-// never taken below that of independent noise of unit variance, sqrt(λ/(2-λ)).
-func (s *checkState) driftChart(c *Checks, u float64) Finding {
+// never taken below that of independent noise of unit variance, sqrt(λ/(2-λ)). The limits
+// are compared in squares, so that no square root is taken unless the chart fires.
+func (s *checkState) driftChart(c *Checks, k *checkConstants, u float64) Finding {
 	d := u
 	if c.DriftBaseline > 0 {
 		d -= s.baseline
-		if s.judged > c.DriftMemory { // the chart's first readings set where it starts
-			s.baseline += (u - s.baseline) / float64(min(s.judged-c.DriftMemory, c.DriftBaseline))
+		if n := s.judged - c.DriftMemory; n > 0 { // the chart's first readings set where it starts
+			s.baseline += (u - s.baseline) * weight(n, c.DriftBaseline, k.baselineWeight)
 		}
 	}
-	lambda := 1 / float64(c.DriftMemory)
-	s.drift += (d - s.drift) / float64(min(s.judged, c.DriftMemory))
-	floor := lambda / (2 - lambda)
-	sd := math.Sqrt(math.Max(s.spread, floor))
-	stat := s.drift / sd
-	fired := s.judged >= c.DriftMemory+c.DriftBaseline/4 && math.Abs(stat) >= c.DriftLimit
+	s.drift += (d - s.drift) * weight(s.judged, c.DriftMemory, k.driftWeight)
+	variance := math.Max(s.spread, k.driftFloor)
+	drift2, limit2 := s.drift*s.drift, k.driftLimit2*variance
+	fired := s.judged >= c.DriftMemory+c.DriftBaseline/4 && drift2 >= limit2
 	// The spread learns from the chart capped at its limit, so that a drift under way does
 	// not widen the limits it is judged by.
-	capped := math.Max(-c.DriftLimit*sd, math.Min(c.DriftLimit*sd, s.drift))
-	memory := c.DriftBaseline
-	if memory <= 0 {
-		memory = 10 * c.DriftMemory
-	}
-	if s.judged > c.DriftMemory {
-		s.spread += (capped*capped - s.spread) / float64(min(s.judged-c.DriftMemory, memory))
+	if n := s.judged - c.DriftMemory; n > 0 {
+		s.spread += (math.Min(drift2, limit2) - s.spread) * weight(n, k.spreadMemory, k.spreadWeight)
 	}
 	if !fired {
 		return Finding{}
 	}
+	stat := s.drift / math.Sqrt(variance)
 	return Finding{Check: CheckDrift, Statistic: stat, Limit: math.Copysign(c.DriftLimit, stat), Window: c.DriftMemory}
 }
 
@@ -211,34 +206,71 @@ func (s *checkState) driftChart(c *Checks, u float64) Finding {
 // each deviation capped at three times ClampZ of the slow average's deviation (a single
 // wild reading then adds at most 9·ClampZ²/VarianceMemory to the ratio), against that slow
 // average.
-func (s *checkState) varianceRatio(c *Checks, x float64) Finding {
-	long := 20 * c.VarianceMemory
+func (s *checkState) varianceRatio(c *Checks, k *checkConstants, x float64) Finding {
 	s.vSeen++
 	if s.vSeen == 1 {
 		s.vMean = x
 		return Finding{}
 	}
 	d := x - s.vMean
-	if s.vLong > 0 {
-		limit := 3 * c.ClampZ * math.Sqrt(s.vLong)
-		d = math.Max(-limit, math.Min(limit, d))
+	if limit2 := k.varianceCap2 * s.vLong; s.vLong > 0 && d*d > limit2 {
+		d = math.Copysign(math.Sqrt(limit2), d)
 	}
-	w := 1 / float64(min(s.vSeen-1, c.VarianceMemory))
+	w := weight(s.vSeen-1, c.VarianceMemory, k.varianceWeight)
 	s.vMean += w * d
 	s.vShort += w * (d*d - s.vShort)
 	var f Finding
-	if s.vSeen > long/2 && s.vLong > 0 {
-		switch r := s.vShort / s.vLong; {
-		case r >= c.VarianceRatio:
-			f = Finding{Check: CheckVariance, Statistic: r, Limit: c.VarianceRatio, Window: c.VarianceMemory}
-		case r <= 1/c.VarianceRatio:
-			f = Finding{Check: CheckVariance, Statistic: r, Limit: 1 / c.VarianceRatio, Window: c.VarianceMemory}
+	if s.vSeen > k.varianceLong/2 && s.vLong > 0 {
+		switch {
+		case s.vShort >= c.VarianceRatio*s.vLong:
+			f = Finding{Check: CheckVariance, Statistic: s.vShort / s.vLong, Limit: c.VarianceRatio, Window: c.VarianceMemory}
+		case s.vShort*c.VarianceRatio <= s.vLong:
+			f = Finding{Check: CheckVariance, Statistic: s.vShort / s.vLong, Limit: 1 / c.VarianceRatio, Window: c.VarianceMemory}
 		}
 	}
-	if s.vSeen > c.VarianceMemory {
-		s.vLong += (s.vShort - s.vLong) / float64(min(s.vSeen-c.VarianceMemory, long))
+	if n := s.vSeen - c.VarianceMemory; n > 0 {
+		s.vLong += (s.vShort - s.vLong) * weight(n, k.varianceLong, k.varianceLongWeight)
 	}
 	return f
+}
+
+// checkConstants are what the checks derive from their settings, once for a detector.
+type checkConstants struct {
+	rateWeight, driftWeight, baselineWeight, spreadWeight float64 // 1/memory of each average
+	varianceWeight, varianceLongWeight                    float64
+	spreadMemory, varianceLong                            int
+	driftFloor                                            float64 // λ/(2-λ): independent noise's chart variance
+	driftLimit2                                           float64 // DriftLimit²
+	varianceCap2                                          float64 // (3·ClampZ)²
+}
+
+func constantsOf(c Checks) checkConstants {
+	inv := func(n int) float64 {
+		if n <= 0 {
+			return 0
+		}
+		return 1 / float64(n)
+	}
+	k := checkConstants{rateWeight: inv(c.RateMemory), driftWeight: inv(c.DriftMemory), baselineWeight: inv(c.DriftBaseline),
+		spreadMemory: c.DriftBaseline, varianceWeight: inv(c.VarianceMemory), varianceLong: 20 * c.VarianceMemory,
+		driftLimit2: c.DriftLimit * c.DriftLimit, varianceCap2: 9 * c.ClampZ * c.ClampZ}
+	if k.spreadMemory <= 0 {
+		k.spreadMemory = 10 * c.DriftMemory
+	}
+	k.spreadWeight, k.varianceLongWeight = inv(k.spreadMemory), inv(k.varianceLong)
+	if lambda := k.driftWeight; lambda > 0 {
+		k.driftFloor = lambda / (2 - lambda)
+	}
+	return k
+}
+
+// weight is the weight of the n-th value in an average over a memory of m values: 1/n while
+// fewer than m have come (a plain mean), then 1/m (inv).
+func weight(n, m int, inv float64) float64 {
+	if n >= m {
+		return inv
+	}
+	return 1 / float64(n)
 }
 
 // UnmarshalFinding rebuilds a finding as storage keeps it (an unknown check name is an

@@ -55,6 +55,7 @@ type Verdict struct {
 // must be judged in the order they arrived, by one goroutine.
 type Detector struct {
 	cfg     Config
+	consts  checkConstants
 	sensors map[sensor.Key]*sensorState
 }
 
@@ -66,7 +67,7 @@ type sensorState struct {
 
 // NewDetector returns a detector with no history. cfg must be valid.
 func NewDetector(cfg Config) *Detector {
-	return &Detector{cfg: cfg, sensors: make(map[sensor.Key]*sensorState)}
+	return &Detector{cfg: cfg, consts: constantsOf(cfg.Checks), sensors: make(map[sensor.Key]*sensorState)}
 }
 
 func (d *Detector) newState() *sensorState {
@@ -124,7 +125,7 @@ func (d *Detector) judge(s *sensorState, value float64) Verdict {
 		v.ZScore, v.Mean, v.StdDev = w.Score(value)
 		v.Severity, v.Anomalous = d.cfg.Bands.Classify(v.ZScore)
 	}
-	v.Finding = s.checks.observe(&d.cfg.Checks, value, v.ZScore, v.Judged)
+	v.Finding = s.checks.observe(&d.cfg.Checks, &d.consts, value, v.ZScore, v.Judged)
 	w.Push(value)
 	return v
 }
