@@ -47,6 +47,8 @@ type Alarm struct {
 	// reading.
 	Cause    string   `json:"cause"`
 	Evidence Evidence `json:"evidence"`
+	// IncidentID names the machine's incident the alarm belongs to.
+	IncidentID string `json:"incidentId"`
 }
 
 // Evidence is why an alarm opened: the statistic of the check, the limit it reached, and
@@ -55,6 +57,37 @@ type Evidence struct {
 	Statistic float64 `json:"statistic"`
 	Limit     float64 `json:"limit"`
 	Window    int     `json:"window"`
+}
+
+// Incident is a machine's incident on the wire: its alarms that opened close together.
+type Incident struct {
+	ID          string   `json:"id"`
+	EquipmentID string   `json:"equipmentId"`
+	OpenedAt    string   `json:"openedAt"`
+	ClearedAt   *string  `json:"clearedAt"`
+	Severity    string   `json:"severity"`
+	Sensors     []Sensor `json:"sensors"`
+	OpenAlarms  int      `json:"openAlarms"`
+}
+
+// Sensor names a sensor of an incident: its type, and its id when it has one.
+type Sensor struct {
+	SensorType string `json:"sensorType"`
+	SensorID   string `json:"sensorId,omitempty"`
+}
+
+// NewIncident is inc on the wire.
+func NewIncident(inc alarm.Incident) Incident {
+	w := Incident{ID: inc.ID, EquipmentID: inc.EquipmentID, OpenedAt: Time(inc.OpenedAt), Severity: string(inc.Severity),
+		Sensors: make([]Sensor, len(inc.Sensors)), OpenAlarms: inc.Open}
+	for i, k := range inc.Sensors {
+		w.Sensors[i] = Sensor{SensorType: string(k.Type), SensorID: k.Sensor}
+	}
+	if !inc.ClearedAt.IsZero() {
+		s := Time(inc.ClearedAt)
+		w.ClearedAt = &s
+	}
+	return w
 }
 
 // Acknowledgement is who acknowledged an alarm, when and why.
@@ -100,7 +133,11 @@ func NewAlarm(a alarm.Alarm) Alarm {
 	w := Alarm{ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), State: string(a.State),
 		Severity: string(a.Severity), OpenedAt: Time(a.OpenedAt), FirstAt: Time(a.FirstAt), LastAt: Time(a.LastAt),
 		AnomalyCount: a.Count, PeakZScore: a.PeakZ, Flapping: a.Flapping, RulesVersion: a.RulesVersion,
-		Cause: a.Cause.String(), Evidence: Evidence{Statistic: a.Evidence.Statistic, Limit: a.Evidence.Limit, Window: a.Evidence.Window}}
+		Cause: a.Cause.String(), Evidence: Evidence{Statistic: a.Evidence.Statistic, Limit: a.Evidence.Limit, Window: a.Evidence.Window},
+		IncidentID: a.IncidentID}
+	if w.IncidentID == "" { // an alarm from before incidents is its own
+		w.IncidentID = a.ID
+	}
 	if !a.ClearedAt.IsZero() {
 		s := Time(a.ClearedAt)
 		w.ClearedAt = &s
@@ -133,6 +170,8 @@ func Encode(e event.Event) ([]byte, error) {
 		data = s
 	case e.Anomaly != nil:
 		data = NewAnomaly(*e.Anomaly)
+	case e.Incident != nil:
+		data = NewIncident(*e.Incident)
 	default:
 		return nil, fmt.Errorf("event %s (%s) carries nothing", e.ID, e.Type)
 	}

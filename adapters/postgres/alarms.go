@@ -51,6 +51,7 @@ type alarmRow struct {
 	// The evidence of the check that opened it.
 	EvidenceStatistic, EvidenceLimit float64
 	EvidenceWindow                   int64
+	IncidentID                       string
 }
 
 func (r alarmRow) alarm() alarm.Alarm {
@@ -61,34 +62,36 @@ func (r alarmRow) alarm() alarm.Alarm {
 		FirstAt: r.FirstAt.UTC(), LastAt: r.LastAt.UTC(), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
 		ClearedAt: fromNull(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNull(r.AckAt),
 		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNull(r.CalmSince),
-		Cause: ev.Check, Evidence: ev}
+		Cause: ev.Check, Evidence: ev, IncidentID: r.IncidentID}
 }
 
 const alarmColumns = `id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at, reading_count,
 	peak_z, cleared_at, ack_by, ack_comment, ack_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
-	evidence_limit, evidence_window`
+	evidence_limit, evidence_window, incident_id`
 
-// upsertAlarmsSQL inserts or updates the batch's alarms ($1-$19), in the order given (the
+// upsertAlarmsSQL inserts or updates the batch's alarms ($1-$20), in the order given (the
 // latest version of each, cleared ones first, so that a sensor's cleared alarm leaves room
 // for its next): an update never touches the acknowledgement and moves the state only to
 // CLEARED. alarms_one_open refuses a second open alarm on one sensor.
 const upsertAlarmsSQL = `INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at,
 		last_at, reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause,
-		evidence_statistic, evidence_limit, evidence_window)
+		evidence_statistic, evidence_limit, evidence_window, incident_id)
 	SELECT id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at, reading_count, peak_z,
-		cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic, evidence_limit, evidence_window
+		cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic, evidence_limit, evidence_window,
+		incident_id
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
 			$8::timestamptz[], $9::int4[], $10::float8[], $11::timestamptz[], $12::bool[], $13::text[], $14::int4[],
-			$15::timestamptz[], $16::text[], $17::float8[], $18::float8[], $19::int4[])
+			$15::timestamptz[], $16::text[], $17::float8[], $18::float8[], $19::int4[], $20::text[])
 		WITH ORDINALITY AS a (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
 			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
-			evidence_limit, evidence_window, n)
+			evidence_limit, evidence_window, incident_id, n)
 	ORDER BY n
 	ON CONFLICT (id) DO UPDATE SET
 		state = CASE WHEN excluded.state = 'CLEARED' THEN 'CLEARED' ELSE alarms.state END,
 		severity = excluded.severity, last_at = excluded.last_at, reading_count = excluded.reading_count,
 		peak_z = excluded.peak_z, cleared_at = excluded.cleared_at, flapping = excluded.flapping,
-		calm = excluded.calm, calm_since = excluded.calm_since`
+		calm = excluded.calm, calm_since = excluded.calm_since,
+		incident_id = CASE WHEN excluded.incident_id <> '' THEN excluded.incident_id ELSE alarms.incident_id END`
 
 func alarmArgs(writes []alarm.Alarm) []any {
 	as := alarm.Latest(writes)
@@ -100,7 +103,9 @@ func alarmArgs(writes []alarm.Alarm) []any {
 	peak := make([]float64, n)
 	flapping := make([]bool, n)
 	causes, stat, limit, window := make([]string, n), make([]float64, n), make([]float64, n), make([]int32, n)
+	incidents := make([]string, n)
 	for i, a := range as {
+		incidents[i] = a.IncidentID
 		causes[i], stat[i], limit[i], window[i] = a.Cause.String(), a.Evidence.Statistic, a.Evidence.Limit, int32(a.Evidence.Window)
 		ids[i], eq[i], typ[i], state[i], sev[i], rules[i] = a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity), a.RulesVersion
 		opened[i], first[i], last[i] = a.OpenedAt, a.FirstAt, a.LastAt
@@ -108,7 +113,7 @@ func alarmArgs(writes []alarm.Alarm) []any {
 		count[i], calm[i], peak[i], flapping[i] = int32(a.Count), int32(a.Calm), a.PeakZ, a.Flapping
 	}
 	return []any{ids, eq, typ, state, sev, opened, first, last, count, peak, cleared, flapping, rules, calm, calmSince,
-		causes, stat, limit, window}
+		causes, stat, limit, window, incidents}
 }
 
 // Latest implements ports.AlarmRepository.
@@ -251,7 +256,7 @@ func (r *AlarmRepository) acknowledgeAndAnnounce(ctx context.Context, id, by, co
 			WHERE id = $4 AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).
 			Scan(&a.ID, &a.EquipmentID, &a.SensorType, &a.State, &a.Severity, &a.OpenedAt, &a.FirstAt, &a.LastAt,
 				&a.ReadingCount, &a.PeakZ, &a.ClearedAt, &a.AckBy, &a.AckComment, &a.AckAt, &a.Flapping, &a.RulesVersion,
-				&a.Calm, &a.CalmSince, &a.Cause, &a.EvidenceStatistic, &a.EvidenceLimit, &a.EvidenceWindow)
+				&a.Calm, &a.CalmSince, &a.Cause, &a.EvidenceStatistic, &a.EvidenceLimit, &a.EvidenceWindow, &a.IncidentID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

@@ -75,7 +75,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 9)
+	require.Len(t, up, 10)
 	assert.Equal(t, allTables, tables(t, n.db))
 	timescale := wantTimescaleDB(t, open(t, url))
 	if timescale {
@@ -90,6 +90,9 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	assert.Equal(t, timescale, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), down.Source.Version)
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(9), down.Source.Version)
 	down, err = p.Down(t.Context())
@@ -137,7 +140,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 9)
+	require.Len(t, up, 10)
 	assert.Equal(t, allTables, tables(t, n.db))
 	assert.Equal(t, timescale, isHypertable(t, n.db, "sensor_readings"))
 
@@ -195,8 +198,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 9: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 8, wantMsg: "database schema is at version 8, this build needs 9: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 10: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 9, wantMsg: "database schema is at version 9, this build needs 10: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,7 +249,7 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(9), applied)
+	assert.Equal(t, int64(10), applied)
 }
 
 func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {

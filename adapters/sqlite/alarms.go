@@ -49,6 +49,7 @@ type alarmRow struct {
 	// The evidence of the check that opened it.
 	EvidenceStatistic, EvidenceLimit float64
 	EvidenceWindow                   int64
+	IncidentID                       string
 }
 
 func (r alarmRow) alarm() alarm.Alarm {
@@ -59,10 +60,10 @@ func (r alarmRow) alarm() alarm.Alarm {
 		FirstAt: fromMicros(r.FirstAt), LastAt: fromMicros(r.LastAt), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
 		ClearedAt: fromNullMicros(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNullMicros(r.AckAt),
 		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNullMicros(r.CalmSince),
-		Cause: ev.Check, Evidence: ev}
+		Cause: ev.Check, Evidence: ev, IncidentID: r.IncidentID}
 }
 
-const alarmCols = 19
+const alarmCols = 20
 
 // upsertAlarms inserts or updates the batch's alarms (their latest version each, cleared
 // ones first): an update never touches the acknowledgement, and moves the state only to
@@ -74,16 +75,17 @@ func upsertAlarms(tx *gorm.DB, writes []alarm.Alarm) error {
 			args = append(args, a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity),
 				micros(a.OpenedAt), micros(a.FirstAt), micros(a.LastAt), a.Count, a.PeakZ, nullMicros(a.ClearedAt),
 				boolInt(a.Flapping), a.RulesVersion, a.Calm, nullMicros(a.CalmSince), a.Cause.String(),
-				a.Evidence.Statistic, a.Evidence.Limit, a.Evidence.Window)
+				a.Evidence.Statistic, a.Evidence.Limit, a.Evidence.Window, a.IncidentID)
 		}
 		q := multiRow(`INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
 			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
-			evidence_limit, evidence_window)`, alarmCols, len(chunk),
+			evidence_limit, evidence_window, incident_id)`, alarmCols, len(chunk),
 			`ON CONFLICT (id) DO UPDATE SET
 				state = CASE WHEN excluded.state = 'CLEARED' THEN 'CLEARED' ELSE alarms.state END,
 				severity = excluded.severity, last_at = excluded.last_at, reading_count = excluded.reading_count,
 				peak_z = excluded.peak_z, cleared_at = excluded.cleared_at, flapping = excluded.flapping,
-				calm = excluded.calm, calm_since = excluded.calm_since`)
+				calm = excluded.calm, calm_since = excluded.calm_since,
+				incident_id = CASE WHEN excluded.incident_id <> '' THEN excluded.incident_id ELSE alarms.incident_id END`)
 		if err := tx.Exec(q, args...).Error; err != nil {
 			return fmt.Errorf("upsert %d alarms: %w", len(chunk), err)
 		}

@@ -95,7 +95,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 
 	applied, err := sqlite.AppliedMigrations(t.Context(), again)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1, 2, 3, 4, 5}, applied)
+	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6}, applied)
 }
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {

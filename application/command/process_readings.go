@@ -47,6 +47,7 @@ type ProcessReadingsHandler struct {
 	detectors map[sensor.Type]*anomaly.Detector    // without sensor rules: every type's, the same
 	byConfig  map[anomaly.Config]*anomaly.Detector // with them: one detector a configuration
 	trackers  map[sensor.Key]*alarm.Tracker
+	incidents map[string]*alarm.Incidents  // each machine's, loaded with its first alarm change
 	sessions  map[string]equipment.Session // the latest session of each equipment seen
 	windows   map[string]cachedWindow      // each equipment's maintenance window, as last loaded
 }
@@ -69,6 +70,7 @@ func NewProcessReadingsHandler(
 		readings: readings, equipment: eq, writer: w, clock: c, ids: ids, rules: rules,
 		detectors: make(map[sensor.Type]*anomaly.Detector, len(sensor.Types)),
 		trackers:  make(map[sensor.Key]*alarm.Tracker),
+		incidents: make(map[string]*alarm.Incidents),
 		sessions:  make(map[string]equipment.Session),
 		windows:   make(map[string]cachedWindow),
 	}
@@ -137,6 +139,10 @@ type ProcessResult struct {
 type AlarmChange struct {
 	Event alarm.Event
 	Alarm alarm.Alarm
+	// Incident is the machine's incident when the change opened or closed it
+	// (IncidentEvent says which); nil otherwise.
+	Incident      *alarm.Incident
+	IncidentEvent event.Type
 }
 
 // Handle judges e's readings in order and stores them. On error nothing of e is stored and
@@ -245,6 +251,9 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 				if ev, ok := event.ForAlarm(h.ids.NewID(), change.Event, change.Alarm, now); ok {
 					batch.Events = append(batch.Events, ev)
 				}
+				if change.Incident != nil {
+					batch.Events = append(batch.Events, event.ForIncident(h.ids.NewID(), change.IncidentEvent, *change.Incident, now))
+				}
 			}
 		}
 		batch.Readings[i] = ports.StoredReading{Reading: r, Anomalous: v.Anomalous}
@@ -337,8 +346,49 @@ func (h *ProcessReadingsHandler) track(ctx context.Context, r sensor.Reading, o 
 	if ev == alarm.HeldBack && a.ID == "" {
 		ev = alarm.Nothing // held back again: nothing to write
 	}
-	return AlarmChange{Event: ev, Alarm: a}, nil
+	change := AlarmChange{Event: ev, Alarm: a}
+	if ev != alarm.Opened && ev != alarm.Cleared {
+		return change, nil
+	}
+	incidents, err := h.incidentsOf(ctx, k.EquipmentID)
+	if err != nil {
+		return AlarmChange{}, err
+	}
+	if ev == alarm.Opened {
+		inc, isNew := incidents.Opened(a)
+		tr.JoinIncident(inc.ID)
+		change.Alarm.IncidentID = inc.ID
+		if isNew {
+			change.Incident, change.IncidentEvent = &inc, event.IncidentOpened
+		}
+		return change, nil
+	}
+	if inc, closed := incidents.Cleared(a); closed {
+		change.Incident, change.IncidentEvent = &inc, event.IncidentCleared
+	}
+	return change, nil
 }
+
+// incidentsOf returns the incidents of a machine, loaded the first time from its open alarms
+// (an alarm that changes is still open in storage: the batch that changes it is not written
+// yet).
+func (h *ProcessReadingsHandler) incidentsOf(ctx context.Context, equipmentID string) (*alarm.Incidents, error) {
+	if m, ok := h.incidents[equipmentID]; ok {
+		return m, nil
+	}
+	open, _, err := h.alarms.Find(ctx, ports.AlarmQuery{EquipmentID: equipmentID,
+		States: []alarm.State{alarm.StateActive, alarm.StateAcknowledged}, Limit: maxOpenAlarms, Ascending: true})
+	if err != nil {
+		return nil, fmt.Errorf("load the open alarms of %s: %w", equipmentID, err)
+	}
+	m := alarm.NewIncidents(open)
+	h.incidents[equipmentID] = m
+	return m, nil
+}
+
+// maxOpenAlarms bounds the open alarms of a machine read to follow its incidents: one a
+// sensor, and a machine has far fewer sensors.
+const maxOpenAlarms = 10_000
 
 // extendSessions folds the receipt times of rs into each equipment's online sessions.
 func (h *ProcessReadingsHandler) extendSessions(ctx context.Context, rs []sensor.Reading) ([]equipment.Session, error) {
@@ -403,6 +453,7 @@ func (h *ProcessReadingsHandler) forget(rs []sensor.Reading) {
 	for _, r := range rs {
 		h.detector(r.Key()).Forget(r.Key())
 		delete(h.trackers, r.Key())
+		delete(h.incidents, r.EquipmentID)
 		delete(h.sessions, r.EquipmentID)
 	}
 }

@@ -43,7 +43,7 @@ func TestCreateSubscription_refuses_what_breaks_the_rules(t *testing.T) {
 		{"types_anomaly", with(func(c *command.CreateSubscription) { c.Types = []event.Type{event.AlarmOpened, event.AnomalyDetected} }),
 			map[string]string{"types[1]": command.ErrAnomalyNotified.Error()}},
 		{"types_unknown", with(func(c *command.CreateSubscription) { c.Types = []event.Type{"alarm.exploded"} }),
-			map[string]string{"types[0]": "must be one of alarm.opened, alarm.escalated, alarm.acknowledged, alarm.cleared, equipment.status_changed"}},
+			map[string]string{"types[0]": "must be one of alarm.opened, alarm.escalated, alarm.acknowledged, alarm.cleared, equipment.status_changed, incident.opened, incident.cleared"}},
 		{"types_repeated", with(func(c *command.CreateSubscription) {
 			c.Types = []event.Type{event.AlarmOpened, event.AlarmCleared, event.AlarmOpened}
 		}), map[string]string{"types[2]": "is listed twice"}},

@@ -120,6 +120,8 @@ type Alarm struct {
 	// the reading's |z| against the band that makes a reading anomalous).
 	Cause    anomaly.Check
 	Evidence anomaly.Finding
+	// IncidentID names the incident of its machine it belongs to (see Incident).
+	IncidentID string
 	// Calm is how many calm readings in a row came last; CalmSince when the last reading at
 	// or above the clear threshold came. They are kept with the alarm so that a restart
 	// does not restart the count.
@@ -294,6 +296,14 @@ func (t *Tracker) Observe(o Observation, newID func() string) (Event, Alarm) {
 		RulesVersion: t.version, CalmSince: o.At, Cause: cause.Check, Evidence: cause}
 	t.open, t.last = a, a
 	return Opened, *a
+}
+
+// JoinIncident records the incident the open alarm belongs to, so that every later version
+// of it carries it.
+func (t *Tracker) JoinIncident(id string) {
+	if t.open != nil {
+		t.open.IncidentID = id
+	}
 }
 
 // Latest keeps the last version of each alarm of a list of writes (in the order they were

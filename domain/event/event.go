@@ -24,17 +24,24 @@ const (
 	AlarmAcknowledged Type = "alarm.acknowledged"
 	AlarmCleared      Type = "alarm.cleared"
 	StatusChanged     Type = "equipment.status_changed"
+	// IncidentOpened and IncidentCleared are a machine's incident (its alarms that opened
+	// close together) starting and ending: one of each an incident, however many sensors
+	// it takes in.
+	IncidentOpened  Type = "incident.opened"
+	IncidentCleared Type = "incident.cleared"
 	// AnomalyDetected is one anomalous reading: high volume, so the stream sends it only to
 	// those who ask for it, and it is never notified.
 	AnomalyDetected Type = "anomaly"
 )
 
 // Types lists every type, in the order the documentation gives them.
-var Types = []Type{AlarmOpened, AlarmEscalated, AlarmAcknowledged, AlarmCleared, StatusChanged, AnomalyDetected}
+var Types = []Type{AlarmOpened, AlarmEscalated, AlarmAcknowledged, AlarmCleared, StatusChanged, IncidentOpened,
+	IncidentCleared, AnomalyDetected}
 
 // Transitions are the types that state transitions make: those a subscription may ask for,
 // and those the stream sends when no type is asked for.
-var Transitions = []Type{AlarmOpened, AlarmEscalated, AlarmAcknowledged, AlarmCleared, StatusChanged}
+var Transitions = []Type{AlarmOpened, AlarmEscalated, AlarmAcknowledged, AlarmCleared, StatusChanged,
+	IncidentOpened, IncidentCleared}
 
 // Transition reports whether t is a state transition (everything but an anomalous reading).
 func (t Type) Transition() bool {
@@ -56,8 +63,8 @@ func ParseType(s string) (Type, error) {
 	return "", fmt.Errorf("unknown event type %q", s)
 }
 
-// Event is one thing that happened. Exactly one of Alarm, Status and Anomaly is set, as
-// its Type says.
+// Event is one thing that happened. Exactly one of Alarm, Status, Incident and Anomaly is
+// set, as its Type says.
 type Event struct {
 	// ID is unique to the event: a receiver that gets it twice (a retried delivery) can
 	// tell.
@@ -66,9 +73,10 @@ type Event struct {
 	At          time.Time // when it happened
 	EquipmentID string
 
-	Alarm   *alarm.Alarm     // the alarm after the transition (alarm.* types)
-	Status  *StatusChange    // equipment.status_changed
-	Anomaly *anomaly.Anomaly // anomaly
+	Alarm    *alarm.Alarm     // the alarm after the transition (alarm.* types)
+	Status   *StatusChange    // equipment.status_changed
+	Anomaly  *anomaly.Anomaly // anomaly
+	Incident *alarm.Incident  // incident.* types
 }
 
 // StatusChange is an equipment's status moving from Previous ("" when none was announced
@@ -100,6 +108,12 @@ func ForAlarm(id string, ev alarm.Event, a alarm.Alarm, at time.Time) (Event, bo
 // Acknowledged is the event of an alarm's acknowledgement; a is the alarm acknowledged.
 func Acknowledged(id string, a alarm.Alarm) Event {
 	return Event{ID: id, Type: AlarmAcknowledged, At: a.AckAt, EquipmentID: a.EquipmentID, Alarm: &a}
+}
+
+// ForIncident is the event of an incident opening or clearing (t is IncidentOpened or
+// IncidentCleared).
+func ForIncident(id string, t Type, inc alarm.Incident, at time.Time) Event {
+	return Event{ID: id, Type: t, At: at, EquipmentID: inc.EquipmentID, Incident: &inc}
 }
 
 // ForStatus is the event of a status change.

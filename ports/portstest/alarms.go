@@ -84,6 +84,7 @@ func alarmWriteAndGet(t *testing.T, s Stores) {
 	a := newAlarm("al-1", press1, sensor.Temperature, time.Minute)
 	// Opened by the drift chart, with its evidence: every field is kept.
 	a.Cause, a.Evidence = anomaly.CheckDrift, anomaly.Finding{Check: anomaly.CheckDrift, Statistic: -4.25, Limit: -4, Window: 20}
+	a.IncidentID = "al-0" // joined the incident another alarm of the machine started
 	if err := writeAlarms(t, s, a); err != nil {
 		t.Fatal(err)
 	}
