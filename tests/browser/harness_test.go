@@ -239,6 +239,7 @@ func (s *service) waitEquipment(t testing.TB, want string, ids ...string) {
 type alarm struct {
 	ID           string `json:"id"`
 	EquipmentID  string `json:"equipmentId"`
+	IncidentID   string `json:"incidentId"`
 	State        string `json:"state"`
 	Acknowledged *struct {
 		By string `json:"by"`

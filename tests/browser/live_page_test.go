@@ -208,3 +208,55 @@ func requireKeyNowhere(t *testing.T, svc *service, b *browser) {
 		}
 	}
 }
+
+// Two sensors of one machine that alarm together are one incident: one line of the list,
+// both sensors on it; its button acknowledges both alarms.
+func TestLivePage_shows_an_incident_of_two_sensors_as_one_line(t *testing.T) {
+	svc := startService(t)
+	b := newBrowser(t)
+	b.screenshotOnFailure(t)
+	now := time.Now()
+	readings := calm("press-01", 40, now)
+	for _, r := range calm("press-01", 40, now) {
+		r.SensorType, r.Unit = "vibration", "mm/s"
+		readings = append(readings, r)
+	}
+	svc.post(t, readings)
+	svc.waitEquipment(t, "ONLINE", "press-01")
+	signIn(t, b, svc)
+	b.waitFor(t, liveWait, "the live stream connects",
+		`document.getElementById('connection').dataset.state === 'live'`, pageState)
+
+	at := time.Now().UTC()
+	svc.post(t, []reading{
+		{EquipmentID: "press-01", SensorType: "temperature", Unit: "celsius", Value: 140, Timestamp: at.Format(time.RFC3339Nano)},
+		{EquipmentID: "press-01", SensorType: "vibration", Unit: "mm/s", Value: 140, Timestamp: at.Add(time.Millisecond).Format(time.RFC3339Nano)},
+	})
+	var alarms struct{ Data []alarm }
+	deadline := time.Now().Add(liveWait)
+	for len(alarms.Data) < 2 && time.Now().Before(deadline) {
+		svc.call(t, http.MethodGet, "/alarms?equipmentId=press-01&state=ACTIVE", nil, &alarms)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(alarms.Data) != 2 || alarms.Data[0].IncidentID != alarms.Data[1].IncidentID {
+		t.Fatalf("alarms %+v, want two of one incident", alarms.Data)
+	}
+	incident := alarms.Data[0].IncidentID
+	b.waitFor(t, liveWait, "one line, the incident's, lists both sensors",
+		fmt.Sprintf(`document.querySelectorAll('#alarm-rows tr').length === 1 && %s &&
+			/temperature/.test(document.querySelector('#alarm-rows .sensor-cell').textContent) &&
+			/vibration/.test(document.querySelector('#alarm-rows .sensor-cell').textContent)`, alarmRowIs(incident, "ACTIVE")), pageState)
+
+	b.do(t, 10*time.Second, "acknowledge the incident",
+		chromedp.SendKeys(chromedp.ID("ack-by"), "Ada"),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#alarm-rows tr[data-alarm-id=%s] button.ack`, jsString(incident)))),
+	)
+	b.waitFor(t, 10*time.Second, "the line says ACKNOWLEDGED", alarmRowIs(incident, "ACKNOWLEDGED"), pageState)
+	for _, a := range alarms.Data {
+		var got alarm
+		svc.call(t, http.MethodGet, "/alarms/"+url.PathEscape(a.ID), nil, &got)
+		if got.State != "ACKNOWLEDGED" || got.Acknowledged == nil || got.Acknowledged.By != "Ada" {
+			t.Errorf("alarm %s is %+v, want ACKNOWLEDGED by Ada", a.ID, got)
+		}
+	}
+}

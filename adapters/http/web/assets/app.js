@@ -87,7 +87,8 @@ function svg(tag, attrs) {
 const state = {
   signedIn: false,
   equipment: new Map(), // id -> {data, el}
-  alarms: new Map(), // id -> {data, el}
+  alarms: new Map(), // id -> {data}: the open alarms
+  incidents: new Map(), // incident id -> {data, el}: a line of the list each
   selected: null, // id of the selected equipment
   history: null, // {id, series: Map(type -> [{t, v}]), anomalies: Map(id -> {t, v, type, severity, z}), aggregated}
   stream: null,
@@ -267,13 +268,45 @@ function onStatusEvent(ev) {
 // ---------------------------------------------------------------------------------------
 // Alarms
 
-function newAlarmRow(a) {
+// The list shows one line a machine's incident: its open alarms together, their sensors
+// listed. An alarm from before incidents is its own.
+
+function incidentOf(a) {
+  return a.incidentId || a.id;
+}
+
+const SEVERITY_RANK = { LOW: 1, MEDIUM: 2, CRITICAL: 3 };
+
+// incidentView sums up the open alarms of one incident (oldest first) as one line.
+function incidentView(id, alarms) {
+  const active = alarms.filter((a) => a.state === 'ACTIVE');
+  let severity = alarms[0].severity;
+  for (const a of alarms) if ((SEVERITY_RANK[a.severity] || 0) > (SEVERITY_RANK[severity] || 0)) severity = a.severity;
+  const sensors = [];
+  for (const a of alarms) {
+    const name = a.sensorId ? `${a.sensorType} ${a.sensorId}` : a.sensorType;
+    if (!sensors.includes(name)) sensors.push(name);
+  }
+  const acked = alarms.find((a) => a.acknowledged);
+  return {
+    id,
+    equipmentId: alarms[0].equipmentId,
+    sensors: sensors.join(', '),
+    severity,
+    state: active.length ? 'ACTIVE' : 'ACKNOWLEDGED',
+    openedAt: alarms[0].openedAt,
+    acknowledged: active.length ? null : acked ? acked.acknowledged : null,
+    activeIds: active.map((a) => a.id).join(' '),
+  };
+}
+
+function newAlarmRow(v) {
   const tr = el('tr');
-  tr.dataset.alarmId = a.id;
+  tr.dataset.alarmId = v.id;
   const opened = el('time');
   tr.append(
-    el('td', 'equipment-cell', a.equipmentId),
-    el('td', 'sensor-cell', a.sensorType),
+    el('td', 'equipment-cell', v.equipmentId),
+    el('td', 'sensor-cell'),
     el('td'),
     el('td'),
     el('td'),
@@ -285,70 +318,83 @@ function newAlarmRow(a) {
   return tr;
 }
 
-function paintAlarmRow(tr, a, old) {
-  if (!old || old.state !== a.state) {
-    tr.dataset.state = a.state;
-    tr.querySelector('.state').textContent = a.state;
-    const by = a.acknowledged ? `by ${a.acknowledged.by}` : '';
+function paintAlarmRow(tr, v, old) {
+  if (!old || old.sensors !== v.sensors) tr.cells[1].textContent = v.sensors;
+  if (!old || old.state !== v.state || old.activeIds !== v.activeIds) {
+    tr.dataset.state = v.state;
+    tr.querySelector('.state').textContent = v.state;
+    const by = v.acknowledged ? `by ${v.acknowledged.by}` : '';
     tr.querySelector('.ack-by').textContent = by;
-    tr.querySelector('.ack-by').title = a.acknowledged && a.acknowledged.comment ? a.acknowledged.comment : by;
+    tr.querySelector('.ack-by').title = v.acknowledged && v.acknowledged.comment ? v.acknowledged.comment : by;
     const cell = tr.cells[5];
     cell.replaceChildren();
-    if (a.state === 'ACTIVE') {
+    if (v.state === 'ACTIVE') {
       const b = el('button', 'ack', 'Acknowledge');
       b.type = 'button';
-      b.dataset.alarmId = a.id;
-      b.setAttribute('aria-label', `Acknowledge the ${a.sensorType} alarm of ${a.equipmentId}`);
+      b.dataset.alarmId = v.id;
+      b.dataset.alarmIds = v.activeIds;
+      b.setAttribute('aria-label', `Acknowledge the ${v.sensors} alarm of ${v.equipmentId}`);
       cell.append(b);
     }
   }
-  if (!old || old.severity !== a.severity) {
+  if (!old || old.severity !== v.severity) {
     const s = tr.querySelector('.severity');
-    s.dataset.severity = a.severity;
-    s.textContent = a.severity;
+    s.dataset.severity = v.severity;
+    s.textContent = v.severity;
   }
-  if (!old || old.openedAt !== a.openedAt) {
+  if (!old || old.openedAt !== v.openedAt) {
     const t = tr.querySelector('time');
-    t.dateTime = a.openedAt;
-    t.textContent = timeOf(a.openedAt);
-    t.title = a.openedAt;
+    t.dateTime = v.openedAt;
+    t.textContent = timeOf(v.openedAt);
+    t.title = v.openedAt;
   }
 }
 
 function applyAlarms() {
   const body = $('alarm-rows');
   for (const [id, a] of pending.alarms) {
-    const entry = state.alarms.get(id);
-    if (a === null || a.state === 'CLEARED') {
-      if (entry) {
-        entry.el.remove();
-        state.alarms.delete(id);
-      }
+    if (a === null || a.state === 'CLEARED') state.alarms.delete(id);
+    else state.alarms.set(id, { data: a });
+  }
+  pending.alarms.clear();
+  const groups = new Map(); // incident id -> its open alarms
+  for (const { data } of state.alarms.values()) {
+    const key = incidentOf(data);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(data);
+  }
+  for (const [key, row] of state.incidents) {
+    if (!groups.has(key)) {
+      row.el.remove();
+      state.incidents.delete(key);
+    }
+  }
+  let active = 0;
+  for (const [key, alarms] of groups) {
+    alarms.sort((x, y) => (x.openedAt < y.openedAt ? -1 : x.openedAt > y.openedAt ? 1 : 0));
+    const v = incidentView(key, alarms);
+    if (v.state === 'ACTIVE') active++;
+    let row = state.incidents.get(key);
+    if (row) {
+      paintAlarmRow(row.el, v, row.data);
+      row.data = v;
       continue;
     }
-    if (entry) {
-      paintAlarmRow(entry.el, a, entry.data);
-      entry.data = a;
-      continue;
-    }
-    const tr = newAlarmRow(a);
-    paintAlarmRow(tr, a, null);
-    state.alarms.set(id, { data: a, el: tr });
+    row = { el: newAlarmRow(v), data: v };
+    paintAlarmRow(row.el, v, null);
+    state.incidents.set(key, row);
     // Newest opened first.
     let before = null;
-    for (const row of body.rows) {
-      const other = state.alarms.get(row.dataset.alarmId);
-      if (other && other.data.openedAt < a.openedAt) {
-        before = row;
+    for (const tr of body.rows) {
+      const other = state.incidents.get(tr.dataset.alarmId);
+      if (other && other.data.openedAt < v.openedAt) {
+        before = tr;
         break;
       }
     }
-    body.insertBefore(tr, before);
+    body.insertBefore(row.el, before);
   }
-  pending.alarms.clear();
-  const n = state.alarms.size;
-  let active = 0;
-  for (const { data } of state.alarms.values()) if (data.state === 'ACTIVE') active++;
+  const n = state.incidents.size;
   $('alarms-empty').hidden = n > 0;
   $('alarm-summary').textContent = n ? `${active} active, ${n - active} acknowledged` : '';
   document.title = active ? `(${active}) Production Line Monitor` : 'Production Line Monitor';
@@ -380,8 +426,9 @@ function onAlarmEvent(ev) {
   schedule();
 }
 
+// acknowledge acknowledges every active alarm of the line's incident.
 async function acknowledge(button) {
-  const id = button.dataset.alarmId;
+  const ids = (button.dataset.alarmIds || button.dataset.alarmId).split(' ').filter(Boolean);
   const byInput = $('ack-by');
   const by = byInput.value.trim();
   const message = $('alarm-message');
@@ -392,13 +439,16 @@ async function acknowledge(button) {
   }
   button.disabled = true;
   try {
-    const a = await api('POST', `/alarms/${encodeURIComponent(id)}/ack`, { by, comment: '' });
-    state.touched.set('a:' + id, state.generation + 1);
-    pending.alarms.set(id, a);
+    for (const id of ids) {
+      const a = await api('POST', `/alarms/${encodeURIComponent(id)}/ack`, { by, comment: '' });
+      state.touched.set('a:' + id, state.generation + 1);
+      pending.alarms.set(id, a);
+    }
     message.textContent = '';
     schedule();
   } catch (err) {
     button.disabled = false;
+    schedule();
     if (err instanceof ApiError && (err.code === 'conflict' || err.code === 'not_found')) {
       message.textContent = 'That alarm changed meanwhile; the list is reloaded.';
       loadAlarms().catch(failed);
@@ -768,6 +818,7 @@ function signedOut(message) {
   clearTimeout(state.sessionTimer);
   state.equipment.clear();
   state.alarms.clear();
+  state.incidents.clear();
   state.touched.clear();
   pending.tiles.clear();
   pending.alarms.clear();
