@@ -261,6 +261,10 @@ type Machine struct {
 	version string
 	ids     int
 	open    int // sensors with an open alarm
+	// Incidents counts the machine's incidents: alarms that opened while no other alarm of
+	// the machine was open (one that opens while another is, joins its incident), as the
+	// service groups them.
+	Incidents int
 }
 
 type machineSensor struct {
@@ -305,6 +309,9 @@ func (m *Machine) Judge(at time.Time, values []float64, out []SensorVerdict) (op
 		switch ev {
 		case alarm.Opened:
 			opened = true
+			if m.open == 0 {
+				m.Incidents++
+			}
 			if !s.open {
 				s.open = true
 				m.open++
@@ -345,6 +352,8 @@ type MachineSummary struct {
 	// the machine had an alarm open.
 	Openings int
 	InAlarm  time.Duration
+	// Incidents counts the machine's incidents (see Machine.Incidents).
+	Incidents int
 }
 
 // RunMachine replays a multi-sensor file as one machine (equipment EquipmentID), one sensor a
@@ -441,6 +450,7 @@ func RunMachine(ctx context.Context, in io.Reader, out io.Writer, cols []Column,
 	if wasOpen {
 		sum.InAlarm += max(sum.Last.Sub(openSince), 0)
 	}
+	sum.Incidents = m.Incidents
 	if err := w.Flush(); err != nil {
 		return sum, fmt.Errorf("write: %w", err)
 	}
@@ -459,7 +469,7 @@ func (s MachineSummary) Report(w io.Writer) error {
 	if hours > 0 {
 		perHour = fmt.Sprintf(", %.1f per machine-hour", float64(s.Openings)/hours)
 	}
-	fmt.Fprintf(bw, "alarm openings %d%s; time in alarm %s\n", s.Openings, perHour, s.InAlarm)
+	fmt.Fprintf(bw, "alarm openings %d%s, in %d incidents; time in alarm %s\n", s.Openings, perHour, s.Incidents, s.InAlarm)
 	fmt.Fprintf(bw, "%-24s %-12s %10s %8s  %s\n", "sensor", "type", "anomalous", "alarms", "opened by")
 	for _, ss := range s.Sensors {
 		var by []string

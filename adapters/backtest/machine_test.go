@@ -82,7 +82,7 @@ func TestRunMachineJudgesEachColumnAsASensor(t *testing.T) {
 	if lines[0] != backtest.MachineHeader || len(lines) != 1+2*600 {
 		t.Fatalf("%d lines, header %q", len(lines), lines[0])
 	}
-	if sum.Rows != 600 || sum.Sensors[0].Opened != 1 || sum.Sensors[1].Opened != 0 || sum.Openings != 1 {
+	if sum.Rows != 600 || sum.Sensors[0].Opened != 1 || sum.Sensors[1].Opened != 0 || sum.Openings != 1 || sum.Incidents != 1 {
 		t.Fatalf("summary %+v", sum)
 	}
 	var opening string

@@ -177,13 +177,14 @@ func ratio(a, b float64) float64 {
 
 // FileScore is one file replayed as a machine and scored.
 type FileScore struct {
-	Path     string
-	Rows     int
-	Span     time.Duration
-	Labelled bool
-	Openings int // rows on which an alarm opened on some sensor
-	NAB      NAB
-	Rows2x2  Confusion // by row: the anomaly label against the machine being in alarm
+	Path      string
+	Rows      int
+	Span      time.Duration
+	Labelled  bool
+	Openings  int // rows on which an alarm opened on some sensor
+	Incidents int // the machine's incidents (see Machine.Incidents)
+	NAB       NAB
+	Rows2x2   Confusion // by row: the anomaly label against the machine being in alarm
 }
 
 // NABWindow is the width of SKAB's scoring window, to the right of each changepoint.
@@ -240,7 +241,7 @@ func ScoreFile(ctx context.Context, path string, cols []Column, set rules.Set) (
 			fs.Rows2x2.TN++
 		}
 	}
-	fs.Rows, fs.Openings = len(times), len(detections)
+	fs.Rows, fs.Openings, fs.Incidents = len(times), len(detections), m.Incidents
 	if len(times) > 0 {
 		fs.Span = times[len(times)-1].Sub(times[0])
 	}
@@ -283,7 +284,7 @@ func CSVFiles(paths []string) ([]string, error) {
 type Scores []FileScore
 
 // group sums the files whose folder is dir ("" for all) and that are labelled or not.
-func (s Scores) group(dir string, labelled bool) (files int, n NAB, c Confusion, openings int, span time.Duration) {
+func (s Scores) group(dir string, labelled bool) (files int, n NAB, c Confusion, openings, incidents int, span time.Duration) {
 	for _, f := range s {
 		if f.Labelled != labelled || (dir != "" && filepath.Base(filepath.Dir(f.Path)) != dir) {
 			continue
@@ -292,6 +293,7 @@ func (s Scores) group(dir string, labelled bool) (files int, n NAB, c Confusion,
 		n.Add(f.NAB)
 		c.Add(f.Rows2x2)
 		openings += f.Openings
+		incidents += f.Incidents
 		span += f.Span
 	}
 	return
@@ -318,15 +320,15 @@ func (s Scores) Report(w io.Writer) error {
 			c.F1(), 100*c.FAR(), 100*c.MAR(), perHour(openings, span))
 	}
 	for _, d := range dirs {
-		files, n, c, o, sp := s.group(d, true)
+		files, n, c, o, _, sp := s.group(d, true)
 		line(d, files, n, c, o, sp)
 	}
-	if files, n, c, o, sp := s.group("", true); files > 0 {
+	if files, n, c, o, _, sp := s.group("", true); files > 0 {
 		line("**all labelled**", files, n, c, o, sp)
 	}
-	if files, _, _, o, sp := s.group("", false); files > 0 {
-		fmt.Fprintf(w, "\nUnlabelled (normal operation), %d file(s), %s: **%d alarm openings, %.2f per machine-hour**\n",
-			files, sp.Round(time.Second), o, perHour(o, sp))
+	if files, _, _, o, inc, sp := s.group("", false); files > 0 {
+		fmt.Fprintf(w, "\nUnlabelled (normal operation), %d file(s), %s: **%d alarm openings, %.2f per machine-hour**, in %d incidents (%.2f per machine-hour)\n",
+			files, sp.Round(time.Second), o, perHour(o, sp), inc, perHour(inc, sp))
 	}
 	return nil
 }
