@@ -225,7 +225,7 @@ func (h *ProcessReadingsHandler) judge(ctx context.Context, rs []sensor.Reading)
 		k := r.Key()
 		d := h.detector(k)
 		if !d.Knows(k) {
-			values, err := h.readings.RecentValues(ctx, k, d.Config().WindowSize)
+			values, err := h.readings.RecentValues(ctx, k, d.Config().WarmReadings())
 			if err != nil {
 				h.forget(rs[:i])
 				return ports.ProcessedBatch{}, nil, fmt.Errorf("warm window %s/%s: %w", k.EquipmentID, k.Type, err)

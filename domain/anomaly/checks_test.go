@@ -179,3 +179,44 @@ func TestCheckNamesRoundTrip(t *testing.T) {
 		t.Error("an unknown check parsed")
 	}
 }
+
+// Warmed with WarmReadings of a sensor's readings, a detector's checks are past their
+// warm-up: after a restart they find a change about when a detector that judged everything
+// does, where a warm-up with the window alone leaves the variance check blind.
+func TestWarmReadingsAreEnoughForEveryCheck(t *testing.T) {
+	cfg := anomaly.DefaultConfig
+	n := cfg.WarmReadings()
+	if n != 10*cfg.Checks.VarianceMemory+1 {
+		t.Fatalf("WarmReadings %d, want the variance check's warm-up, %d", n, 10*cfg.Checks.VarianceMemory+1)
+	}
+	values := noisy(9, 4000, 5, 0.1)
+	louder := noisy(10, 300, 0, 1)
+	for i := range louder {
+		values[3000+i] += louder[i] // the spread grows tenfold, for 300 readings
+	}
+	first := func(d *anomaly.Detector) int {
+		for i, v := range values[3000:] {
+			if d.Judge(checkKey, v).Finding.Check == anomaly.CheckVariance {
+				return i
+			}
+		}
+		return -1
+	}
+	judged := anomaly.NewDetector(cfg)
+	for _, v := range values[:3000] {
+		judged.Judge(checkKey, v)
+	}
+	warmed, window := anomaly.NewDetector(cfg), anomaly.NewDetector(cfg)
+	warmed.Warm(checkKey, values[3000-n:3000])
+	window.Warm(checkKey, values[3000-cfg.WindowSize:3000])
+	j, w, short := first(judged), first(warmed), first(window)
+	t.Logf("the variance change found %d readings in when judged throughout, %d when warmed with %d readings, %d with the window alone",
+		j, w, n, short)
+	// The slow average is rebuilt from fewer readings than it remembers: close, not equal.
+	if j < 0 || w < 0 || w > j+20 {
+		t.Errorf("the variance change is found %d readings in when judged throughout, %d when warmed with %d", j, w, n)
+	}
+	if short >= 0 && short <= j+100 {
+		t.Errorf("warmed with the window alone, the variance check found it at %d: the test shows nothing", short)
+	}
+}

@@ -36,6 +36,31 @@ func (c Config) Validate() error {
 	return c.Bands.Validate()
 }
 
+// maxWarmReadings bounds WarmReadings: checks with memories longer than that warm up from
+// what they get.
+const maxWarmReadings = 10_000
+
+// WarmReadings is how many of a sensor's latest readings Warm needs so that the window is
+// full and every check is past its warm-up (as many as it would have judged without a
+// restart), at most 10,000.
+func (c Config) WarmReadings() int {
+	n := c.WindowSize
+	k := c.Checks
+	if k.StuckReadings > 0 {
+		n = max(n, k.StuckReadings)
+	}
+	if k.RateLimit > 0 {
+		n = max(n, k.RateMemory/4+1)
+	}
+	if k.DriftLimit > 0 {
+		n = max(n, c.MinSamples+k.DriftMemory+k.DriftBaseline/4)
+	}
+	if k.VarianceRatio > 0 {
+		n = max(n, 10*k.VarianceMemory+1)
+	}
+	return min(n, maxWarmReadings)
+}
+
 // Verdict is the detector's judgement of one reading.
 type Verdict struct {
 	// Judged is false while the window holds fewer than MinSamples values.
@@ -85,7 +110,7 @@ func (d *Detector) Knows(k sensor.Key) bool {
 
 // Warm replaces what the detector knows of the sensor with values, oldest first, as if it
 // had judged them: the window keeps the last WindowSize, and the checks start from where
-// the values leave them.
+// the values leave them (give it WarmReadings values, when the sensor has that many).
 func (d *Detector) Warm(k sensor.Key, values []float64) {
 	s := d.newState()
 	d.sensors[k] = s
