@@ -209,7 +209,8 @@ func (r *receiver) received() (byID map[string]delivered, repeats int) {
 func subscribe(t *testing.T, p *process, r *receiver) string {
 	t.Helper()
 	body := mustJSON(t, map[string]any{"url": r.srv.URL + "/hook", "secret": r.secret,
-		"types": []string{"alarm.opened", "alarm.escalated", "alarm.acknowledged", "alarm.cleared", "equipment.status_changed"}})
+		"types": []string{"alarm.opened", "alarm.escalated", "alarm.acknowledged", "alarm.cleared", "equipment.status_changed",
+			"incident.opened", "incident.cleared"}})
 	status, b, err := p.request(http.MethodPost, "/subscriptions", apiKey, []byte(body))
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("POST /subscriptions: %d %v %s", status, err, b)
