@@ -26,9 +26,7 @@ type Column struct {
 	Sensor string      // the sensor's id within the machine
 }
 
-// checkNames sizes the counts by cause.
-var checkNames = [...]anomaly.Check{anomaly.CheckZScore, anomaly.CheckStuck, anomaly.CheckRate, anomaly.CheckDrift, anomaly.CheckVariance}
-
+// ErrBadColumn is wrapped by the errors of a column mapping that cannot be used.
 var ErrBadColumn = errors.New("bad column mapping")
 
 // ParseColumn reads one mapping, "header=type" or "header=type sensor-id". Without an id the
@@ -339,7 +337,7 @@ const MachineHeader = "timestamp,sensor_id,sensor_type,value,z_score,anomalous,s
 type SensorSummary struct {
 	Column
 	Anomalous, Opened int
-	ByCause           [len(checkNames)]int // openings by what opened them
+	ByCause           map[anomaly.Check]int // openings by what opened them
 }
 
 // MachineSummary is what a multi-sensor run found.
@@ -419,9 +417,10 @@ func RunMachine(ctx context.Context, in io.Reader, out io.Writer, cols []Column,
 			}
 			if v.Event == alarm.Opened {
 				sum.Sensors[i].Opened++
-				if c := int(v.Cause.Check); c < len(checkNames) {
-					sum.Sensors[i].ByCause[c]++
+				if sum.Sensors[i].ByCause == nil {
+					sum.Sensors[i].ByCause = map[anomaly.Check]int{}
 				}
+				sum.Sensors[i].ByCause[v.Cause.Check]++
 			}
 			buf = AppendTime(buf[:0], row.Time)
 			buf = append(buf, ',')
@@ -473,9 +472,9 @@ func (s MachineSummary) Report(w io.Writer) error {
 	fmt.Fprintf(bw, "%-24s %-12s %10s %8s  %s\n", "sensor", "type", "anomalous", "alarms", "opened by")
 	for _, ss := range s.Sensors {
 		var by []string
-		for c, n := range ss.ByCause {
-			if n > 0 {
-				by = append(by, fmt.Sprintf("%s %d", anomaly.Check(c), n))
+		for _, c := range anomaly.AllChecks {
+			if n := ss.ByCause[c]; n > 0 {
+				by = append(by, fmt.Sprintf("%s %d", c, n))
 			}
 		}
 		fmt.Fprintf(bw, "%-24s %-12s %10d %8d  %s\n", ss.Sensor, ss.Type, ss.Anomalous, ss.Opened, strings.Join(by, ", "))

@@ -21,6 +21,9 @@ const (
 
 var checkNames = [...]string{"zscore", "stuck", "rate", "drift", "variance"}
 
+// AllChecks lists every Check, the z-score first.
+var AllChecks = []Check{CheckZScore, CheckStuck, CheckRate, CheckDrift, CheckVariance}
+
 // String is the check's wire and storage name.
 func (c Check) String() string {
 	if int(c) < len(checkNames) {
@@ -48,8 +51,9 @@ type Checks struct {
 	RateLimit  float64
 	RateMemory int
 	// Drift: an EWMA chart of each reading's deviation from the window's mean, in window
-	// standard deviations (each deviation capped at ±ClampZ), with weight 1/DriftMemory;
-	// it fires when the average's magnitude reaches DriftLimit.
+	// standard deviations (each deviation capped at ±ClampZ), with weight 1/DriftMemory,
+	// less its baseline; it fires when the chart reaches DriftLimit times its own long-run
+	// standard deviation.
 	DriftLimit  float64
 	DriftMemory int
 	// DriftBaseline is the memory, in readings, of the sensor's usual deviation, which the

@@ -169,7 +169,7 @@ func TestChecksValidate(t *testing.T) {
 }
 
 func TestCheckNamesRoundTrip(t *testing.T) {
-	for _, c := range []anomaly.Check{anomaly.CheckZScore, anomaly.CheckStuck, anomaly.CheckRate, anomaly.CheckDrift, anomaly.CheckVariance} {
+	for _, c := range anomaly.AllChecks {
 		got, err := anomaly.ParseCheck(c.String())
 		if err != nil || got != c {
 			t.Errorf("%v: parsed %v, %v", c, got, err)
