@@ -259,9 +259,9 @@ type Machine struct {
 	version string
 	ids     int
 	open    int // sensors with an open alarm
-	// Incidents counts the machine's incidents: alarms that opened while no other alarm of
-	// the machine was open (one that opens while another is, joins its incident), as the
-	// service groups them.
+	// incidents groups the machine's alarms as the service does; Incidents counts those
+	// that opened.
+	incidents *alarm.Incidents
 	Incidents int
 }
 
@@ -285,7 +285,7 @@ type SensorVerdict struct {
 
 // NewMachine prepares the sensors of cols (checked with CheckColumns) under set.
 func NewMachine(cols []Column, set rules.Set) *Machine {
-	m := &Machine{version: set.Version(), sensors: make([]machineSensor, len(cols))}
+	m := &Machine{version: set.Version(), sensors: make([]machineSensor, len(cols)), incidents: alarm.NewIncidents(nil)}
 	for i, c := range cols {
 		r := set.ForSensor(EquipmentID, c.Type)
 		key := sensor.Key{EquipmentID: EquipmentID, Type: c.Type, Sensor: c.Sensor}
@@ -307,7 +307,7 @@ func (m *Machine) Judge(at time.Time, values []float64, out []SensorVerdict) (op
 		switch ev {
 		case alarm.Opened:
 			opened = true
-			if m.open == 0 {
+			if _, isNew := m.incidents.Opened(a); isNew {
 				m.Incidents++
 			}
 			if !s.open {
@@ -315,6 +315,7 @@ func (m *Machine) Judge(at time.Time, values []float64, out []SensorVerdict) (op
 				m.open++
 			}
 		case alarm.Cleared:
+			m.incidents.Cleared(a)
 			if s.open {
 				s.open = false
 				m.open--

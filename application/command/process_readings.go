@@ -440,6 +440,14 @@ func (h *ProcessReadingsHandler) detector(k sensor.Key) *anomaly.Detector {
 	if h.sensorRules == nil {
 		return h.detectors[k.Type]
 	}
+	if !h.sensorRules.Overrides(k.EquipmentID) { // the common case: one lookup by type
+		d, ok := h.detectors[k.Type]
+		if !ok {
+			d = anomaly.NewDetector(h.sensorRules.For(k.Type).Detector)
+			h.detectors[k.Type] = d
+		}
+		return d
+	}
 	cfg := h.sensorRules.ForSensor(k.EquipmentID, k.Type).Detector
 	d, ok := h.byConfig[cfg]
 	if !ok {

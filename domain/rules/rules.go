@@ -151,6 +151,12 @@ func (s Set) ForSensor(equipmentID string, t sensor.Type) Rules {
 	return s.byType[t]
 }
 
+// Overrides reports whether the set overrides the rules of equipment.
+func (s Set) Overrides(equipmentID string) bool {
+	_, ok := s.byMachine[equipmentID]
+	return ok
+}
+
 // Machines lists the machines whose rules the set overrides, by id.
 func (s Set) Machines() []string {
 	ids := make([]string, 0, len(s.byMachine))
