@@ -518,9 +518,9 @@ async function refreshHistory() {
     if (body.points.length >= RAW_LIMIT) {
       aggregated = true;
       body = await api('GET', path + query({ ...range, aggregation: 'avg', interval: AVG_INTERVAL }));
-      points = body.points.map((p) => ({ type: p.sensorType, t: Date.parse(p.bucket), v: p.avg }));
+      points = body.points.map((p) => ({ type: sensorKey(p), t: Date.parse(p.bucket), v: p.avg }));
     } else {
-      points = body.points.map((p) => ({ type: p.sensorType, t: Date.parse(p.timestamp), v: p.value }));
+      points = body.points.map((p) => ({ type: sensorKey(p), t: Date.parse(p.timestamp), v: p.value }));
     }
     const alerts = await api('GET', '/alerts/history?' + query({ equipmentId: id, from: range.from, pageSize: 500, sort: 'desc' }));
     if (state.selected !== id) return;
@@ -549,7 +549,13 @@ async function refreshHistory() {
 }
 
 function anomalyPoint(a) {
-  return { type: a.sensorType, t: Date.parse(a.timestamp), v: a.value, severity: a.severity, z: a.zScore };
+  return { type: sensorKey(a), t: Date.parse(a.timestamp), v: a.value, severity: a.severity, z: a.zScore };
+}
+
+// sensorKey names a sensor among its machine's: its type, and its id when it has one (a machine
+// with two vibration sensors gets a chart for each).
+function sensorKey(p) {
+  return p.sensorId ? `${p.sensorType} ${p.sensorId}` : p.sensorType;
 }
 
 function onAnomalyEvent(ev) {
