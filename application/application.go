@@ -78,7 +78,7 @@ func newApplication(p params) Application {
 // anomaly.Config, an equipment.Rules and the sensor types' rules.Set.
 var Module = fx.Module("application",
 	fx.Provide(
-		command.NewIngestReadingsHandler,
+		newIngestReadingsHandler,
 		newProcessReadingsHandler,
 		command.NewUpsertEquipmentHandler,
 		newEquipmentHandler,
@@ -98,6 +98,10 @@ var Module = fx.Module("application",
 		newApplication,
 	),
 )
+
+func newIngestReadingsHandler(p ports.ReadingsPublisher, c ports.Clock, ids ports.IDGenerator, sensors rules.Set) *command.IngestReadingsHandler {
+	return command.NewIngestReadingsHandler(p, c, ids).WithTypes(sensors.Knows)
+}
 
 func newEquipmentHandler(repo ports.EquipmentRepository, a ports.AlarmRepository, m ports.MaintenanceRepository,
 	c ports.Clock, rules equipment.Rules) *query.EquipmentHandler {

@@ -100,7 +100,7 @@ func Backfill(ctx context.Context, cfg Config, log *slog.Logger, p *simulator.Pl
 		if !ok {
 			continue
 		}
-		sr, err := sensor.NewReading(r.ID, r.EquipmentID, r.Type, r.Value, r.Unit, r.Timestamp, r.Timestamp)
+		sr, err := sensor.NewReading(r.ID, r.EquipmentID, r.Type, "", r.Value, r.Unit, r.Timestamp, r.Timestamp)
 		if err != nil {
 			return res, err
 		}

@@ -25,19 +25,19 @@ func TestMigrateUpStatusDown(t *testing.T) {
 		}
 		return out.String()
 	}
-	if out := run("status"); strings.Count(out, "pending") != 10 || strings.Contains(out, "applied") {
+	if out := run("status"); strings.Count(out, "pending") != 11 || strings.Contains(out, "applied") {
 		t.Fatalf("status of an empty database:\n%s", out)
 	}
-	if out := run("up"); strings.Count(out, "applied ") != 10 || !strings.Contains(out, "0001_init.sql") {
+	if out := run("up"); strings.Count(out, "applied ") != 11 || !strings.Contains(out, "0001_init.sql") {
 		t.Fatalf("up:\n%s", out)
 	}
 	if out := run("up"); !strings.Contains(out, "up to date") {
 		t.Fatalf("second up:\n%s", out)
 	}
-	if out := run("down"); !strings.Contains(out, "rolled back 0010_alarm_incident.sql") {
+	if out := run("down"); !strings.Contains(out, "rolled back 0011_sensor_ids.sql") {
 		t.Fatalf("down:\n%s", out)
 	}
-	if out := run("status"); strings.Count(out, "applied ") != 9 || strings.Count(out, "pending") != 1 {
+	if out := run("status"); strings.Count(out, "applied ") != 10 || strings.Count(out, "pending") != 1 {
 		t.Fatalf("status after down:\n%s", out)
 	}
 }

@@ -380,6 +380,9 @@ func parseRules(file string, raw []byte, env settings) (rules.Set, error) {
 		return rules.Set{}, &RulesFileError{File: file, Problems: p.list}
 	}
 	set, err := rules.NewSet(all)
+	if err == nil {
+		set, err = set.WithFallback(env.with(defaults).rules())
+	}
 	if err == nil && len(overrides) > 0 {
 		set, err = set.WithMachines(overrides)
 	}

@@ -14,6 +14,7 @@ import (
 type AlarmQuery struct {
 	EquipmentID string
 	SensorType  sensor.Type
+	SensorID    string             // see sensor.Matches
 	Severities  []anomaly.Severity // none means all
 	States      []alarm.State      // none means all
 	From, To    time.Time
@@ -44,8 +45,8 @@ type AlarmRepository interface {
 	AnyOpen(ctx context.Context, equipmentID string) (bool, error)
 	// OpenEquipment returns the equipment that has an open alarm.
 	OpenEquipment(ctx context.Context) (map[string]bool, error)
-	// Stats sums up the alarms that opened in [from, to), of one equipment or ("") all.
-	Stats(ctx context.Context, equipmentID string, from, to time.Time) (AlarmStats, error)
+	// Stats sums up the alarms that opened in [from, to) of the sensors s selects.
+	Stats(ctx context.Context, s SensorScope, from, to time.Time) (AlarmStats, error)
 }
 
 // AlarmStats sums up alarms: how many opened, by severity, and how long they took to be

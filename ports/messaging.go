@@ -31,11 +31,11 @@ type RateLimiter interface {
 type LiveEquipment struct {
 	LastSeenAt    time.Time // zero if unknown
 	LastAnomalyAt time.Time // zero if none known
-	// Latest holds the newest reading (by timestamp) of each sensor type known, in the
-	// order of sensor.Types.
+	// Latest holds the newest reading (by timestamp) of each sensor known, ordered by
+	// sensor.CompareKeys.
 	Latest []StoredReading
-	// Complete is true when, for every sensor type, the store knows the newest reading or
-	// that there is none: Latest is then the whole answer.
+	// Complete is true when the store knows the newest reading of every sensor of the
+	// equipment: Latest is then the whole answer. Only Warm makes it so.
 	Complete bool
 }
 
@@ -47,8 +47,7 @@ type LiveStore interface {
 	// Record keeps each reading that is newer than the one kept for its sensor.
 	Record(ctx context.Context, readings []StoredReading) error
 	// Warm fills in what the database knows of an equipment: its newest reading of each
-	// sensor type (latest), and for each type absent from latest, that there is none
-	// (unless a reading of that type is kept already). Afterwards Live is Complete.
+	// sensor (latest), each kept unless a newer one is. Afterwards Live is Complete.
 	Warm(ctx context.Context, equipmentID string, latest []StoredReading) error
 	// Live returns what is kept of the equipment; ErrNotFound when nothing is.
 	Live(ctx context.Context, equipmentID string) (LiveEquipment, error)

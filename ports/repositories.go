@@ -85,16 +85,21 @@ type BatchWriter interface {
 }
 
 // HistoryQuery selects readings of one equipment by reading timestamp, in [From, To).
+//
+// SensorID, when set, keeps the readings of that sensor only (see sensor.Matches: a reading
+// sent without a sensor id is the sensor named by its type).
 type HistoryQuery struct {
 	EquipmentID string
 	SensorType  sensor.Type // "" for every type
+	SensorID    string      // "" for every sensor
 	From, To    time.Time
 	Limit       int
 }
 
-// AveragePoint summarises the readings of one sensor type in one time bucket.
+// AveragePoint summarises the readings of one sensor in one time bucket.
 type AveragePoint struct {
 	SensorType sensor.Type
+	SensorID   string    // "" for the sensor that is its type
 	Bucket     time.Time // start of the bucket; buckets are aligned to the Unix epoch
 	Avg        float64
 	Min        float64
@@ -117,20 +122,36 @@ type ReadingRepository interface {
 	RecentValues(ctx context.Context, k sensor.Key, n int) ([]float64, error)
 	// History returns the Limit latest readings matching q, sorted by timestamp ascending.
 	History(ctx context.Context, q HistoryQuery) ([]StoredReading, error)
-	// Averages buckets the readings matching q by interval, per sensor type, sorted by
-	// bucket ascending then sensor type; at most q.Limit points, the latest ones.
+	// Averages buckets the readings matching q by interval, per sensor, sorted by bucket
+	// ascending, then sensor type, then sensor id; at most q.Limit points, the latest ones.
 	Averages(ctx context.Context, q HistoryQuery, interval time.Duration) ([]AveragePoint, error)
-	// Latest returns the newest reading (by timestamp) of each sensor type of the equipment.
+	// Latest returns the newest reading (by timestamp) of each sensor of the equipment, in
+	// no particular order.
 	Latest(ctx context.Context, equipmentID string) ([]StoredReading, error)
 	// CountByBucket counts readings with timestamps in [from, to), by bucket of the given
-	// size aligned to the Unix epoch, of one equipment or ("" ) all; empty buckets omitted.
-	CountByBucket(ctx context.Context, equipmentID string, from, to time.Time, bucket time.Duration) ([]BucketCount, error)
+	// size aligned to the Unix epoch, of the sensors s selects; empty buckets omitted.
+	CountByBucket(ctx context.Context, s SensorScope, from, to time.Time, bucket time.Duration) ([]BucketCount, error)
+}
+
+// SensorScope selects sensors: those of one equipment or ("") all, and among them those
+// named SensorID or ("") all (see sensor.Matches).
+type SensorScope struct {
+	EquipmentID string
+	SensorID    string
+}
+
+// Selects reports whether the scope holds the sensor of type t named sensorID (empty: the
+// sensor is its type) of equipment equipmentID.
+func (s SensorScope) Selects(equipmentID string, t sensor.Type, sensorID string) bool {
+	return (s.EquipmentID == "" || s.EquipmentID == equipmentID) &&
+		(s.SensorID == "" || sensor.Matches(t, sensorID, s.SensorID))
 }
 
 // AnomalyQuery selects anomalies by the timestamp of their reading. Zero times are open ends.
 type AnomalyQuery struct {
 	EquipmentID string
 	SensorType  sensor.Type
+	SensorID    string
 	Severities  []anomaly.Severity // none means all
 	From, To    time.Time          // [From, To)
 	Offset      int
@@ -143,11 +164,12 @@ type AnomalyRepository interface {
 	// Find returns one page of the anomalies matching q, sorted by timestamp (then id), and
 	// how many match in all.
 	Find(ctx context.Context, q AnomalyQuery) ([]anomaly.Anomaly, int64, error)
-	// CountBySeverity counts the anomalies of readings timestamped in [from, to) of one
-	// equipment or ("") all.
-	CountBySeverity(ctx context.Context, equipmentID string, from, to time.Time) (map[anomaly.Severity]int64, error)
-	// CountDetectedSince counts the equipment's anomalies detected at or after since.
-	CountDetectedSince(ctx context.Context, equipmentID string, since time.Time) (int64, error)
+	// CountBySeverity counts the anomalies of readings timestamped in [from, to) of the
+	// sensors s selects.
+	CountBySeverity(ctx context.Context, s SensorScope, from, to time.Time) (map[anomaly.Severity]int64, error)
+	// CountDetectedSince counts the anomalies of the sensors s selects of one equipment
+	// (s.EquipmentID is set) detected at or after since.
+	CountDetectedSince(ctx context.Context, s SensorScope, since time.Time) (int64, error)
 }
 
 // EquipmentRepository keeps equipment and its online sessions.

@@ -32,6 +32,7 @@ type Alarm struct {
 	ID           string           `json:"id"`
 	EquipmentID  string           `json:"equipmentId"`
 	SensorType   string           `json:"sensorType"`
+	SensorID     string           `json:"sensorId,omitempty"` // the sensor's id, when it has one
 	State        string           `json:"state"`
 	Severity     string           `json:"severity"`
 	OpenedAt     string           `json:"openedAt"`
@@ -112,6 +113,7 @@ type Anomaly struct {
 	ReadingID   string  `json:"readingId"`
 	EquipmentID string  `json:"equipmentId"`
 	SensorType  string  `json:"sensorType"`
+	SensorID    string  `json:"sensorId,omitempty"`
 	Value       float64 `json:"value"`
 	ZScore      float64 `json:"zScore"`
 	Mean        float64 `json:"mean"`
@@ -130,7 +132,7 @@ func Time(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 // NewAlarm is a on the wire.
 func NewAlarm(a alarm.Alarm) Alarm {
-	w := Alarm{ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), State: string(a.State),
+	w := Alarm{ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), SensorID: a.Sensor, State: string(a.State),
 		Severity: string(a.Severity), OpenedAt: Time(a.OpenedAt), FirstAt: Time(a.FirstAt), LastAt: Time(a.LastAt),
 		AnomalyCount: a.Count, PeakZScore: a.PeakZ, Flapping: a.Flapping, RulesVersion: a.RulesVersion,
 		Cause: a.Cause.String(), Evidence: Evidence{Statistic: a.Evidence.Statistic, Limit: a.Evidence.Limit, Window: a.Evidence.Window},
@@ -151,7 +153,7 @@ func NewAlarm(a alarm.Alarm) Alarm {
 // NewAnomaly is a on the wire.
 func NewAnomaly(a anomaly.Anomaly) Anomaly {
 	return Anomaly{ID: a.ID, ReadingID: a.ReadingID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType),
-		Value: a.Value, ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize, Severity: string(a.Severity), Timestamp: Time(a.Timestamp),
+		SensorID: a.SensorID, Value: a.Value, ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize, Severity: string(a.Severity), Timestamp: Time(a.Timestamp),
 		DetectedAt: Time(a.DetectedAt)}
 }
 

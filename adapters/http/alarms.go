@@ -46,10 +46,11 @@ type alarmDetailResponse struct {
 // alarmList is GET /alarms: the alarms that opened in [from, to), filtered, paged, newest
 // first unless sort=asc.
 func (h *handlers) alarmList(c *fiber.Ctx) error {
-	q := parseQuery(c, "equipmentId", "sensorType", "severity", "state", "from", "to", "page", "pageSize", "sort")
+	q := parseQuery(c, "equipmentId", "sensorType", "sensorId", "severity", "state", "from", "to", "page", "pageSize", "sort")
 	filter := ports.AlarmQuery{
 		EquipmentID: q.equipmentID(),
-		SensorType:  q.sensorType(),
+		SensorType:  q.sensorType(h.types),
+		SensorID:    q.sensorID(),
 		Severities:  q.severities(),
 		States:      q.states(),
 	}

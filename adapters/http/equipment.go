@@ -21,6 +21,7 @@ type handlers struct {
 	app     application.Application
 	clock   ports.Clock
 	metrics *httpMetrics
+	types   *sensorTypes
 }
 
 type equipmentResponse struct {
@@ -176,6 +177,7 @@ type statusResponse struct {
 
 type latestReadingResponse struct {
 	SensorType string  `json:"sensorType"`
+	SensorID   string  `json:"sensorId,omitempty"`
 	Value      float64 `json:"value"`
 	Unit       string  `json:"unit"`
 	Timestamp  string  `json:"timestamp"`
@@ -188,7 +190,16 @@ func (h *handlers) equipmentStatus(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.app.Queries.EquipmentStatus.Handle(c.UserContext(), id)
+	// Only sensorId is read: other parameters are ignored, as they always were here.
+	var sensorID string
+	if v := c.Context().QueryArgs().Peek("sensorId"); v != nil {
+		sensorID = string(v)
+		if err := validateSensorID(sensorID); err != nil {
+			return &apiError{status: fiber.StatusBadRequest, code: codeInvalidQuery, message: "1 query parameter is invalid",
+				details: []detail{{Field: "sensorId", Message: err.Error()}}}
+		}
+	}
+	st, err := h.app.Queries.EquipmentStatus.Handle(c.UserContext(), id, sensorID)
 	if err != nil {
 		return err
 	}
@@ -206,7 +217,7 @@ func (h *handlers) equipmentStatus(c *fiber.Ctx) error {
 	}
 	for i, r := range st.LatestReadings {
 		out.LatestReadings[i] = latestReadingResponse{
-			SensorType: string(r.Type), Value: r.Value, Unit: r.Unit,
+			SensorType: string(r.Type), SensorID: r.SensorID, Value: r.Value, Unit: r.Unit,
 			Timestamp: formatTime(r.Timestamp), Anomalous: r.Anomalous,
 		}
 	}

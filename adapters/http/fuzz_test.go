@@ -132,7 +132,7 @@ func FuzzDecodeReadings(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		inputs, single, err := decodeReadings(body, fastNow)
+		inputs, single, err := decodeReadings(body, fastNow, fourTypes)
 		isObject := json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))
 		if isObject && repeatedKey(body) {
 			if err == nil {
@@ -160,14 +160,14 @@ func FuzzDecodeReadings(f *testing.F) {
 			checkAcceptedReading(t, i, in)
 		}
 		// Round trip: the readings written back as a batch decode to the same.
-		again, _, err := decodeReadings(encodeBatch(t, inputs), fastNow)
+		again, _, err := decodeReadings(encodeBatch(t, inputs), fastNow, fourTypes)
 		if err != nil {
 			t.Fatalf("the accepted readings, re-encoded, are refused: %v", err)
 		}
 		for i := range inputs {
 			a, b := inputs[i], again[i]
 			if a.EquipmentID != b.EquipmentID || a.SensorType != b.SensorType || a.Value != b.Value ||
-				a.Unit != b.Unit || a.ReadingID != b.ReadingID || !a.Timestamp.Equal(b.Timestamp) {
+				a.Unit != b.Unit || a.ReadingID != b.ReadingID || a.SensorID != b.SensorID || !a.Timestamp.Equal(b.Timestamp) {
 				t.Fatalf("reading %d does not round-trip:\n%+v\n%+v", i, a, b)
 			}
 		}
@@ -187,6 +187,8 @@ func checkAcceptedReading(t *testing.T, i int, in command.ReadingInput) {
 		t.Fatalf("reading %d: accepted unit %q", i, in.Unit)
 	case utf8.RuneCountInString(in.ReadingID) > 64 || strings.ContainsRune(in.ReadingID, 0):
 		t.Fatalf("reading %d: accepted readingId %q", i, in.ReadingID)
+	case in.SensorID != "" && !contractEquipmentID(in.SensorID):
+		t.Fatalf("reading %d: accepted sensorId %q", i, in.SensorID)
 	case in.Timestamp.Sub(fastNow) > 5*time.Minute:
 		t.Fatalf("reading %d: accepted timestamp %v, more than 5 minutes after %v", i, in.Timestamp, fastNow)
 	}
@@ -198,7 +200,7 @@ func checkAcceptedReading(t *testing.T, i int, in command.ReadingInput) {
 	if id == "" {
 		id = "generated"
 	}
-	if _, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.Value, in.Unit, ts, fastNow); err != nil {
+	if _, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.SensorID, in.Value, in.Unit, ts, fastNow); err != nil {
 		t.Fatalf("reading %d: accepted, but the domain refuses it: %v", i, err)
 	}
 }
@@ -212,11 +214,12 @@ func encodeBatch(t *testing.T, inputs []command.ReadingInput) []byte {
 		Unit        string  `json:"unit,omitempty"`
 		Timestamp   string  `json:"timestamp,omitempty"`
 		ReadingID   string  `json:"readingId,omitempty"`
+		SensorID    string  `json:"sensorId,omitempty"`
 	}
 	rs := make([]out, len(inputs))
 	for i, in := range inputs {
 		rs[i] = out{EquipmentID: in.EquipmentID, SensorType: string(in.SensorType), Value: in.Value,
-			Unit: in.Unit, ReadingID: in.ReadingID}
+			Unit: in.Unit, ReadingID: in.ReadingID, SensorID: in.SensorID}
 		if !in.Timestamp.IsZero() {
 			rs[i].Timestamp = in.Timestamp.Format(time.RFC3339Nano)
 		}

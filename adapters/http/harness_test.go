@@ -18,6 +18,7 @@ import (
 	plmhttp "github.com/production-line-monitor/plm/adapters/http"
 	"github.com/production-line-monitor/plm/adapters/memory"
 	"github.com/production-line-monitor/plm/application"
+	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/ports"
 	"github.com/production-line-monitor/plm/tests/logbuf"
 )
@@ -49,6 +50,7 @@ type harnessConfig struct {
 	record  bool // the publisher records events instead of processing them
 	config  func(*plmhttp.Config)
 	events  *memory.EventLog
+	sensors *rules.Set
 }
 
 type option func(*harnessConfig)
@@ -61,6 +63,9 @@ func withConfig(f func(*plmhttp.Config)) option { return func(c *harnessConfig) 
 
 // withEventLog gives the server the event log l (none when nil) in place of its own.
 func withEventLog(l *memory.EventLog) option { return func(c *harnessConfig) { c.events = l } }
+
+// withSensors makes the server and the ingest use case accept the sensor types set declares.
+func withSensors(set rules.Set) option { return func(c *harnessConfig) { c.sensors = &set } }
 
 // recording makes the publisher keep events rather than run the pipeline.
 func recording() option { return func(c *harnessConfig) { c.record = true } }
@@ -103,6 +108,10 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	}
 	if hc.events != nil {
 		deps.EventLog = hc.events
+	}
+	if hc.sensors != nil {
+		deps.Sensors = *hc.sensors
+		app.Commands.IngestReadings.WithTypes(hc.sensors.Knows)
 	}
 	srv, err := plmhttp.NewServer(deps)
 	require.NoError(t, err)

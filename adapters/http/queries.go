@@ -36,6 +36,7 @@ type historyResponse struct {
 
 type rawPoint struct {
 	SensorType string  `json:"sensorType"`
+	SensorID   string  `json:"sensorId,omitempty"`
 	Timestamp  string  `json:"timestamp"`
 	Value      float64 `json:"value"`
 	Anomalous  bool    `json:"anomalous"`
@@ -43,6 +44,7 @@ type rawPoint struct {
 
 type avgPoint struct {
 	SensorType string  `json:"sensorType"`
+	SensorID   string  `json:"sensorId,omitempty"`
 	Bucket     string  `json:"bucket"`
 	Avg        float64 `json:"avg"`
 	Min        float64 `json:"min"`
@@ -56,8 +58,8 @@ func (h *handlers) sensorHistory(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	q := parseQuery(c, "sensorType", "from", "to", "aggregation", "interval", "limit")
-	typ := q.sensorType()
+	q := parseQuery(c, "sensorType", "sensorId", "from", "to", "aggregation", "interval", "limit")
+	typ, sensorID := q.sensorType(h.types), q.sensorID()
 	from, to := q.window(h.clock.Now(), historySpan)
 	agg := query.Aggregation(q.enum("aggregation", string(query.AggregationRaw),
 		string(query.AggregationRaw), string(query.AggregationAvg)))
@@ -68,7 +70,7 @@ func (h *handlers) sensorHistory(c *fiber.Ctx) error {
 	}
 
 	res, err := h.app.Queries.SensorHistory.Handle(c.UserContext(), query.SensorHistory{
-		Query:       ports.HistoryQuery{EquipmentID: id, SensorType: typ, From: from, To: to, Limit: limit},
+		Query:       ports.HistoryQuery{EquipmentID: id, SensorType: typ, SensorID: sensorID, From: from, To: to, Limit: limit},
 		Aggregation: agg,
 		Interval:    interval,
 	})
@@ -79,14 +81,14 @@ func (h *handlers) sensorHistory(c *fiber.Ctx) error {
 	if agg == query.AggregationAvg {
 		pts := make([]avgPoint, len(res.Averages))
 		for i, p := range res.Averages {
-			pts[i] = avgPoint{SensorType: string(p.SensorType), Bucket: formatTime(p.Bucket),
+			pts[i] = avgPoint{SensorType: string(p.SensorType), SensorID: p.SensorID, Bucket: formatTime(p.Bucket),
 				Avg: p.Avg, Min: p.Min, Max: p.Max, Count: p.Count}
 		}
 		out.Interval, out.Points = intervalText, pts
 	} else {
 		pts := make([]rawPoint, len(res.Points))
 		for i, p := range res.Points {
-			pts[i] = rawPoint{SensorType: string(p.Type), Timestamp: formatTime(p.Timestamp),
+			pts[i] = rawPoint{SensorType: string(p.Type), SensorID: p.SensorID, Timestamp: formatTime(p.Timestamp),
 				Value: p.Value, Anomalous: p.Anomalous}
 		}
 		out.Points = pts
@@ -122,6 +124,7 @@ type alertResponse struct {
 	ID          string  `json:"id"`
 	EquipmentID string  `json:"equipmentId"`
 	SensorType  string  `json:"sensorType"`
+	SensorID    string  `json:"sensorId,omitempty"`
 	Value       float64 `json:"value"`
 	ZScore      float64 `json:"zScore"`
 	Mean        float64 `json:"mean"`
@@ -146,10 +149,11 @@ type alertPage struct {
 
 // alertHistory is GET /alerts/history.
 func (h *handlers) alertHistory(c *fiber.Ctx) error {
-	q := parseQuery(c, "equipmentId", "sensorType", "severity", "from", "to", "page", "pageSize", "sort")
+	q := parseQuery(c, "equipmentId", "sensorType", "sensorId", "severity", "from", "to", "page", "pageSize", "sort")
 	filter := ports.AnomalyQuery{
 		EquipmentID: q.equipmentID(),
-		SensorType:  q.sensorType(),
+		SensorType:  q.sensorType(h.types),
+		SensorID:    q.sensorID(),
 		Severities:  q.severities(),
 	}
 	filter.From, filter.To = q.openRange()
@@ -175,7 +179,7 @@ func (h *handlers) alertHistory(c *fiber.Ctx) error {
 
 func newAlertResponse(a anomaly.Anomaly) alertResponse {
 	return alertResponse{
-		ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), Value: a.Value,
+		ID: a.ID, EquipmentID: a.EquipmentID, SensorType: string(a.SensorType), SensorID: a.SensorID, Value: a.Value,
 		ZScore: a.ZScore, Mean: a.Mean, StdDev: a.StdDev, WindowSize: a.WindowSize,
 		Severity: string(a.Severity), Timestamp: formatTime(a.Timestamp), DetectedAt: formatTime(a.DetectedAt),
 	}
@@ -231,6 +235,7 @@ type productionResponse struct {
 	From            string           `json:"from"`
 	To              string           `json:"to"`
 	Bucket          string           `json:"bucket"`
+	SensorID        string           `json:"sensorId,omitempty"` // the filter, when given (an extension)
 	EventsProcessed eventsProcessed  `json:"eventsProcessed"`
 	Anomalies       anomalyCounts    `json:"anomalies"`
 	AnomalyRate     float64          `json:"anomalyRate"`
@@ -285,10 +290,10 @@ var bucketSizes = map[string]time.Duration{"hour": time.Hour, "day": 24 * time.H
 
 // productionMetrics is GET /metrics/production.
 func (h *handlers) productionMetrics(c *fiber.Ctx) error {
-	q := parseQuery(c, "from", "to", "bucket", "equipmentId")
+	q := parseQuery(c, "from", "to", "bucket", "equipmentId", "sensorId")
 	from, to := q.window(h.clock.Now(), metricsSpan)
 	bucket := q.enum("bucket", "hour", "hour", "day")
-	equipmentID := q.equipmentID()
+	equipmentID, sensorID := q.equipmentID(), q.sensorID()
 	size := bucketSizes[bucket]
 	var first time.Time
 	var slots int64
@@ -308,7 +313,7 @@ func (h *handlers) productionMetrics(c *fiber.Ctx) error {
 	}
 
 	rep, err := h.app.Queries.ProductionMetrics.Handle(c.UserContext(), query.ProductionMetrics{
-		From: from, To: to, Bucket: size, EquipmentID: equipmentID,
+		From: from, To: to, Bucket: size, EquipmentID: equipmentID, SensorID: sensorID,
 	})
 	if err != nil {
 		return err
@@ -318,7 +323,7 @@ func (h *handlers) productionMetrics(c *fiber.Ctx) error {
 		counts[b.Bucket.Unix()] += b.Count
 	}
 	out := productionResponse{
-		From: formatTime(from), To: formatTime(to), Bucket: bucket,
+		From: formatTime(from), To: formatTime(to), Bucket: bucket, SensorID: sensorID,
 		EventsProcessed: eventsProcessed{Total: rep.EventsTotal, Series: make([]bucketCount, slots)},
 		Anomalies: anomalyCounts{Total: rep.Anomalies, BySeverity: bySeverity{
 			Low: rep.BySeverity[anomaly.SeverityLow], Medium: rep.BySeverity[anomaly.SeverityMedium],

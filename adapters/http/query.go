@@ -141,17 +141,36 @@ func (q *queryParams) enum(name, def string, allowed ...string) string {
 	return v
 }
 
-// sensorType reads an optional sensor type ("" when absent).
-func (q *queryParams) sensorType() sensor.Type {
+// sensorType reads an optional sensor type ("" when absent): one of types.
+func (q *queryParams) sensorType(types *sensorTypes) sensor.Type {
 	v, ok := q.lookup("sensorType")
 	if !ok {
 		return ""
 	}
-	t, err := sensor.ParseType(v)
-	if err != nil {
-		q.fail("sensorType", msgSensorTypes)
+	t, known := types.parse(v)
+	if !known {
+		q.fail("sensorType", types.message)
+		return ""
 	}
 	return t
+}
+
+// sensorID reads an optional sensor id ("" when absent).
+func (q *queryParams) sensorID() string {
+	v, ok := q.lookup("sensorId")
+	if !ok {
+		return ""
+	}
+	if err := validateSensorID(v); err != nil {
+		q.fail("sensorId", err.Error())
+		return ""
+	}
+	return v
+}
+
+// validateSensorID checks a sensor id: the shape of an equipment id.
+func validateSensorID(id string) error {
+	return validation.Validate(&id, ruleSensorID)
 }
 
 // equipmentID reads an optional equipment id ("" when absent).

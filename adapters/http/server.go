@@ -23,6 +23,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/production-line-monitor/plm/application"
+	"github.com/production-line-monitor/plm/domain/rules"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -122,6 +123,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	// EventLog feeds GET /stream; without one, the stream answers 503.
 	EventLog ports.EventLog `optional:"true"`
+	// Sensors declares the sensor types accepted beyond the contract's four; without it,
+	// only those four are.
+	Sensors rules.Set `optional:"true"`
 }
 
 // Server is the HTTP face of the service.
@@ -187,7 +191,7 @@ func NewServer(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new http server: %w", err)
 	}
-	h := &handlers{app: d.App, clock: d.Clock, metrics: metrics}
+	h := &handlers{app: d.App, clock: d.Clock, metrics: metrics, types: newSensorTypes(d.Sensors)}
 	ops := &operations{pingers: d.Pingers, draining: &s.draining, log: s.log}
 
 	s.app.Use(s.observe)

@@ -29,11 +29,12 @@ type rawReading struct {
 	Unit        json.RawMessage `json:"unit"`
 	Timestamp   json.RawMessage `json:"timestamp"`
 	ReadingID   json.RawMessage `json:"readingId"`
+	SensorID    json.RawMessage `json:"sensorId"`
 }
 
 func (r rawReading) empty() bool {
 	return r.EquipmentID == nil && r.SensorType == nil && r.Value == nil &&
-		r.Unit == nil && r.Timestamp == nil && r.ReadingID == nil
+		r.Unit == nil && r.Timestamp == nil && r.ReadingID == nil && r.SensorID == nil
 }
 
 // webhookBody is either one reading (its fields at the top level) or a batch.
@@ -51,19 +52,11 @@ type readingRequest struct {
 	Unit        string   `json:"unit"`
 	Timestamp   *string  `json:"timestamp"`
 	ReadingID   string   `json:"readingId"`
+	SensorID    *string  `json:"sensorId"` // nil when absent or null
 
-	now time.Time // the time of receipt, which bounds Timestamp
+	now   time.Time    // the time of receipt, which bounds Timestamp
+	types *sensorTypes // the types accepted
 }
-
-const msgSensorTypes = "must be one of temperature, vibration, pressure, voltage"
-
-var sensorTypeNames = func() []any {
-	out := make([]any, len(sensor.Types))
-	for i, t := range sensor.Types {
-		out[i] = string(t)
-	}
-	return out
-}()
 
 var (
 	ruleRequired  = validation.Required.Error("is required")
@@ -75,7 +68,18 @@ var (
 		}
 		return nil
 	})
-	ruleSensor    = validation.In(sensorTypeNames...).Error(msgSensorTypes)
+	ruleSensorID = validation.By(func(v any) error {
+		p, _ := v.(*string)
+		switch {
+		case p == nil:
+			return nil
+		case *p == "" || len(*p) > sensor.MaxEquipmentIDLen:
+			return fmt.Errorf("must be 1 to %d characters long", sensor.MaxEquipmentIDLen)
+		case !sensor.ValidEquipmentID(*p):
+			return errBadIDPattern
+		}
+		return nil
+	})
 	ruleUnit      = validation.Length(0, sensor.MaxUnitLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxUnitLen))
 	ruleReadingID = validation.Length(0, sensor.MaxReadingIDLen).Error(fmt.Sprintf("must be at most %d bytes long", sensor.MaxReadingIDLen))
 	ruleNoNUL     = validation.By(func(v any) error {
@@ -96,12 +100,20 @@ var (
 func (r readingRequest) Validate() error {
 	return validation.ValidateStruct(&r,
 		validation.Field(&r.EquipmentID, ruleRequired, ruleIDLength, ruleIDPattern),
-		validation.Field(&r.SensorType, ruleRequired, ruleSensor),
+		validation.Field(&r.SensorType, ruleRequired, validation.By(r.checkType)),
+		validation.Field(&r.SensorID, ruleSensorID),
 		validation.Field(&r.Value, ruleNotNil, ruleFinite),
 		validation.Field(&r.Unit, ruleUnit, ruleNoNUL),
 		validation.Field(&r.Timestamp, validation.By(r.checkTimestamp)),
 		validation.Field(&r.ReadingID, ruleReadingID, ruleNoNUL),
 	)
+}
+
+func (r readingRequest) checkType(any) error {
+	if _, ok := r.types.parse(r.SensorType); r.SensorType != "" && !ok {
+		return errors.New(r.types.message)
+	}
+	return nil
 }
 
 func (r readingRequest) checkTimestamp(any) error {
@@ -133,6 +145,9 @@ func (r readingRequest) input() command.ReadingInput {
 		Value:       *r.Value,
 		Unit:        r.Unit,
 	}
+	if r.SensorID != nil {
+		in.SensorID = *r.SensorID
+	}
 	if r.Timestamp != nil {
 		in.Timestamp, _ = parseTime(*r.Timestamp) // checked by Validate
 	}
@@ -142,10 +157,10 @@ func (r readingRequest) input() command.ReadingInput {
 // ingestReadings is POST /webhook/sensor-data.
 func (h *handlers) ingestReadings(c *fiber.Ctx) error {
 	now := h.clock.Now()
-	inputs, single, ok := decodeValid(c.Request().Body(), now)
+	inputs, single, ok := decodeValid(c.Request().Body(), now, h.types)
 	var err error
 	if !ok {
-		inputs, single, err = decodeReadings(c.Request().Body(), now)
+		inputs, single, err = decodeReadings(c.Request().Body(), now, h.types)
 	}
 	if err != nil {
 		var rb *rejectedBatch
@@ -193,7 +208,7 @@ func singleField(f string) string {
 // decodeReadings parses a webhook body: one reading, or {"readings": [...]}. single says
 // which. Errors are *apiError (malformed_json) or *ports.ValidationError naming every field
 // that breaks a rule, of every reading.
-func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, single bool, err error) {
+func decodeReadings(body []byte, now time.Time, types *sensorTypes) (inputs []command.ReadingInput, single bool, err error) {
 	var env webhookBody
 	if err := decodeObject(body, &env); err != nil {
 		return nil, false, err
@@ -223,7 +238,7 @@ func decodeReadings(body []byte, now time.Time) (inputs []command.ReadingInput, 
 	var typeErrs []detail
 	for i, raw := range raws {
 		reqs[i], typeErrs = raw.decode(prefix(i), typeErrs)
-		reqs[i].now = now
+		reqs[i].now, reqs[i].types = now, types
 	}
 	if len(typeErrs) > 0 {
 		return nil, single, malformedJSON(fieldCount(len(typeErrs))+" of the wrong JSON type", typeErrs...)
@@ -309,6 +324,11 @@ func (r rawReading) decode(prefix string, typeErrs []detail) (readingRequest, []
 	str("sensorType", r.SensorType, &out.SensorType)
 	str("unit", r.Unit, &out.Unit)
 	str("readingId", r.ReadingID, &out.ReadingID)
+	if !isNull(r.SensorID) {
+		var id string
+		str("sensorId", r.SensorID, &id)
+		out.SensorID = &id
+	}
 	if !isNull(r.Timestamp) {
 		var ts string
 		str("timestamp", r.Timestamp, &ts)

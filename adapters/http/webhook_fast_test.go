@@ -15,6 +15,11 @@ var webhookBodies = []string{
 	`{"equipmentId":"press-01","sensorType":"vibration","value":-3}`,
 	`  {"readings":[{"equipmentId":"a","sensorType":"pressure","value":1e3},{"equipmentId":"b.c:d_e-f","sensorType":"voltage","value":0,"unit":""}]}  `,
 	`{"readings":[{"equipmentId":"a","sensorType":"pressure","value":1,"readingId":"x"},{"equipmentId":"a","sensorType":"pressure","value":1,"readingId":"x"}]}`,
+	`{"equipmentId":"pump-01","sensorType":"vibration","sensorId":"bearing-de","value":1.5}`,
+	`{"equipmentId":"pump-01","sensorType":"vibration","sensorId":null,"value":1.5}`,
+	`{"equipmentId":"pump-01","sensorType":"vibration","sensorId":"","value":1.5}`,
+	`{"equipmentId":"pump-01","sensorType":"vibration","sensorId":"bearing de","value":1.5}`,
+	`{"equipmentId":"pump-01","sensorType":"vibration","sensorId":7,"value":1.5}`,
 	`{"equipmentId":"press-01","sensorType":"temperature","value":"71"}`,
 	`{"equipmentId":"press-01","sensorType":"temperature","value":null}`,
 	`{"equipmentId":"press-01","sensorType":"humidity","value":1}`,
@@ -36,11 +41,11 @@ var webhookBodies = []string{
 
 // The fast path accepts only what decodeReadings accepts, and makes the same inputs of it.
 func checkFastPath(t *testing.T, body []byte) {
-	fast, fastSingle, ok := decodeValid(body, fastNow)
+	fast, fastSingle, ok := decodeValid(body, fastNow, fourTypes)
 	if !ok {
 		return
 	}
-	slow, slowSingle, err := decodeReadings(body, fastNow)
+	slow, slowSingle, err := decodeReadings(body, fastNow, fourTypes)
 	if err != nil {
 		t.Fatalf("the fast path took %q, which decodeReadings refuses: %v", body, err)
 	}
@@ -54,15 +59,15 @@ func TestFastPathAgreesWithTheRules(t *testing.T) {
 	taken := 0
 	for _, b := range webhookBodies {
 		checkFastPath(t, []byte(b))
-		if _, _, ok := decodeValid([]byte(b), fastNow); ok {
+		if _, _, ok := decodeValid([]byte(b), fastNow, fourTypes); ok {
 			taken++
 		}
 	}
-	// The valid ones: the first four. The one with keys in other cases gives value and
+	// The valid ones: the first six. The one with keys in other cases gives value and
 	// equipmentId twice (encoding/json matches names case-insensitively), which both paths
 	// refuse.
-	if taken != 4 {
-		t.Errorf("the fast path took %d of the bodies, want the 4 valid ones", taken)
+	if taken != 6 {
+		t.Errorf("the fast path took %d of the bodies, want the 6 valid ones", taken)
 	}
 }
 

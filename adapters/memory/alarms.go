@@ -34,7 +34,7 @@ func (s *Store) checkAlarms(batch []alarm.Alarm) error {
 	for _, a := range batch {
 		k := a.Key()
 		if id, ok := open[k]; ok && id != a.ID && a.State.Open() {
-			return fmt.Errorf("write alarm %s: %s/%s has alarm %s open: %w", a.ID, k.EquipmentID, k.Type, id, ports.ErrConflict)
+			return fmt.Errorf("write alarm %s: %s/%s has alarm %s open: %w", a.ID, k.EquipmentID, k.ID(), id, ports.ErrConflict)
 		}
 		if a.State.Open() {
 			open[k] = a.ID
@@ -117,6 +117,7 @@ func (r *Alarms) Find(_ context.Context, q ports.AlarmQuery) ([]alarm.Alarm, int
 	var all []alarm.Alarm
 	for _, a := range r.s.alarms {
 		if (q.EquipmentID == "" || a.EquipmentID == q.EquipmentID) && (q.SensorType == "" || a.SensorType == q.SensorType) &&
+			(q.SensorID == "" || sensor.Matches(a.SensorType, a.Sensor, q.SensorID)) &&
 			(len(q.Severities) == 0 || slices.Contains(q.Severities, a.Severity)) &&
 			(len(q.States) == 0 || slices.Contains(q.States, a.State)) &&
 			(q.From.IsZero() || !a.OpenedAt.Before(q.From)) && (q.To.IsZero() || a.OpenedAt.Before(q.To)) {
@@ -181,7 +182,7 @@ func (r *Alarms) AnyOpen(_ context.Context, equipmentID string) (bool, error) {
 }
 
 // Stats implements ports.AlarmRepository.
-func (r *Alarms) Stats(_ context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+func (r *Alarms) Stats(_ context.Context, scope ports.SensorScope, from, to time.Time) (ports.AlarmStats, error) {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	if r.s.Err != nil {
@@ -189,7 +190,7 @@ func (r *Alarms) Stats(_ context.Context, equipmentID string, from, to time.Time
 	}
 	st := ports.AlarmStats{BySeverity: map[anomaly.Severity]int64{}}
 	for _, a := range r.s.alarms {
-		if (equipmentID != "" && a.EquipmentID != equipmentID) || a.OpenedAt.Before(from) || !a.OpenedAt.Before(to) {
+		if !scope.Selects(a.EquipmentID, a.SensorType, a.Sensor) || a.OpenedAt.Before(from) || !a.OpenedAt.Before(to) {
 			continue
 		}
 		st.BySeverity[a.Severity]++

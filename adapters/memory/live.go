@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/production-line-monitor/plm/domain/sensor"
@@ -19,8 +20,8 @@ type LiveStore struct {
 
 type liveItem struct {
 	ports.LiveEquipment
-	latest map[sensor.Type]ports.StoredReading
-	none   map[sensor.Type]bool // known to have no reading
+	latest map[sensor.Key]ports.StoredReading
+	warm   bool // every sensor the database knew is in latest
 }
 
 var _ ports.LiveStore = (*LiveStore)(nil)
@@ -31,7 +32,7 @@ func NewLiveStore() *LiveStore { return &LiveStore{items: make(map[string]*liveI
 func (s *LiveStore) item(id string) *liveItem {
 	it, ok := s.items[id]
 	if !ok {
-		it = &liveItem{latest: make(map[sensor.Type]ports.StoredReading), none: make(map[sensor.Type]bool)}
+		it = &liveItem{latest: make(map[sensor.Key]ports.StoredReading)}
 		s.items[id] = it
 	}
 	return it
@@ -70,11 +71,10 @@ func (s *LiveStore) Record(_ context.Context, readings []ports.StoredReading) er
 }
 
 func (s *LiveStore) record(it *liveItem, r ports.StoredReading) {
-	if cur, ok := it.latest[r.Type]; ok && cur.Timestamp.After(r.Timestamp) {
+	if cur, ok := it.latest[r.Key()]; ok && cur.Timestamp.After(r.Timestamp) {
 		return
 	}
-	it.latest[r.Type] = r
-	delete(it.none, r.Type)
+	it.latest[r.Key()] = r
 }
 
 // Warm implements ports.LiveStore.
@@ -88,11 +88,7 @@ func (s *LiveStore) Warm(_ context.Context, equipmentID string, latest []ports.S
 	for _, r := range latest {
 		s.record(it, r)
 	}
-	for _, t := range sensor.Types {
-		if _, ok := it.latest[t]; !ok {
-			it.none[t] = true
-		}
-	}
+	it.warm = true
 	return nil
 }
 
@@ -107,14 +103,10 @@ func (s *LiveStore) Live(_ context.Context, equipmentID string) (ports.LiveEquip
 	if !ok {
 		return ports.LiveEquipment{}, ports.ErrNotFound
 	}
-	out := ports.LiveEquipment{LastSeenAt: it.LastSeenAt, LastAnomalyAt: it.LastAnomalyAt, Complete: true}
-	for _, t := range sensor.Types {
-		r, known := it.latest[t]
-		if known {
-			out.Latest = append(out.Latest, r)
-		} else if !it.none[t] {
-			out.Complete = false
-		}
+	out := ports.LiveEquipment{LastSeenAt: it.LastSeenAt, LastAnomalyAt: it.LastAnomalyAt, Complete: it.warm}
+	for _, r := range it.latest {
+		out.Latest = append(out.Latest, r)
 	}
+	slices.SortFunc(out.Latest, func(a, b ports.StoredReading) int { return sensor.CompareKeys(a.Key(), b.Key()) })
 	return out, nil
 }

@@ -204,6 +204,7 @@ func (s *Store) matching(q ports.HistoryQuery) []ports.StoredReading {
 	var out []ports.StoredReading
 	for _, r := range s.readings {
 		if r.EquipmentID == q.EquipmentID && (q.SensorType == "" || r.Type == q.SensorType) &&
+			(q.SensorID == "" || sensor.Matches(r.Type, r.SensorID, q.SensorID)) &&
 			!r.Timestamp.Before(q.From) && r.Timestamp.Before(q.To) {
 			out = append(out, r)
 		}
@@ -234,15 +235,16 @@ func (s *Store) Averages(_ context.Context, q ports.HistoryQuery, interval time.
 		return nil, s.Err
 	}
 	type key struct {
-		t sensor.Type
-		b int64
+		t  sensor.Type
+		id string
+		b  int64
 	}
 	sums := make(map[key]*ports.AveragePoint)
 	for _, r := range s.matching(q) {
-		k := key{r.Type, floorDiv(r.Timestamp.UnixMicro(), interval.Microseconds())}
+		k := key{r.Type, r.SensorID, floorDiv(r.Timestamp.UnixMicro(), interval.Microseconds())}
 		p, ok := sums[k]
 		if !ok {
-			p = &ports.AveragePoint{SensorType: r.Type, Bucket: time.UnixMicro(k.b).UTC(), Min: r.Value, Max: r.Value}
+			p = &ports.AveragePoint{SensorType: r.Type, SensorID: r.SensorID, Bucket: time.UnixMicro(k.b).UTC(), Min: r.Value, Max: r.Value}
 			sums[k] = p
 		}
 		p.Avg += r.Value
@@ -259,7 +261,10 @@ func (s *Store) Averages(_ context.Context, q ports.HistoryQuery, interval time.
 		if !out[i].Bucket.Equal(out[j].Bucket) {
 			return out[i].Bucket.Before(out[j].Bucket)
 		}
-		return out[i].SensorType < out[j].SensorType
+		if out[i].SensorType != out[j].SensorType {
+			return out[i].SensorType < out[j].SensorType
+		}
+		return out[i].SensorID < out[j].SensorID
 	})
 	if len(out) > q.Limit {
 		out = out[len(out)-q.Limit:]
@@ -283,26 +288,25 @@ func (s *Store) Latest(_ context.Context, equipmentID string) ([]ports.StoredRea
 	if s.Err != nil {
 		return nil, s.Err
 	}
-	latest := make(map[sensor.Type]ports.StoredReading)
+	latest := make(map[sensor.Key]ports.StoredReading)
 	for _, r := range s.readings {
 		if r.EquipmentID != equipmentID {
 			continue
 		}
-		if cur, ok := latest[r.Type]; !ok || !r.Timestamp.Before(cur.Timestamp) {
-			latest[r.Type] = r
+		if cur, ok := latest[r.Key()]; !ok || !r.Timestamp.Before(cur.Timestamp) {
+			latest[r.Key()] = r
 		}
 	}
 	var out []ports.StoredReading
-	for _, t := range sensor.Types {
-		if r, ok := latest[t]; ok {
-			out = append(out, r)
-		}
+	for _, r := range latest {
+		out = append(out, r)
 	}
+	slices.SortFunc(out, func(a, b ports.StoredReading) int { return sensor.CompareKeys(a.Key(), b.Key()) })
 	return out, nil
 }
 
 // CountByBucket implements ports.ReadingRepository.
-func (s *Store) CountByBucket(_ context.Context, equipmentID string, from, to time.Time, bucket time.Duration) ([]ports.BucketCount, error) {
+func (s *Store) CountByBucket(_ context.Context, scope ports.SensorScope, from, to time.Time, bucket time.Duration) ([]ports.BucketCount, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
@@ -310,7 +314,7 @@ func (s *Store) CountByBucket(_ context.Context, equipmentID string, from, to ti
 	}
 	counts := make(map[int64]int64)
 	for _, r := range s.readings {
-		if (equipmentID == "" || r.EquipmentID == equipmentID) && !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
+		if scope.Selects(r.EquipmentID, r.Type, r.SensorID) && !r.Timestamp.Before(from) && r.Timestamp.Before(to) {
 			counts[floorDiv(r.Timestamp.UnixMicro(), bucket.Microseconds())]++
 		}
 	}
@@ -337,6 +341,7 @@ func (s *Store) Find(_ context.Context, q ports.AnomalyQuery) ([]anomaly.Anomaly
 	for _, a := range s.anomalies {
 		if (q.EquipmentID == "" || a.EquipmentID == q.EquipmentID) &&
 			(q.SensorType == "" || a.SensorType == q.SensorType) &&
+			(q.SensorID == "" || sensor.Matches(a.SensorType, a.SensorID, q.SensorID)) &&
 			(len(q.Severities) == 0 || slices.Contains(q.Severities, a.Severity)) &&
 			inRange(a.Timestamp, q.From, q.To) {
 			all = append(all, a)
@@ -364,7 +369,7 @@ func (s *Store) Find(_ context.Context, q ports.AnomalyQuery) ([]anomaly.Anomaly
 }
 
 // CountBySeverity implements ports.AnomalyRepository.
-func (s *Store) CountBySeverity(_ context.Context, equipmentID string, from, to time.Time) (map[anomaly.Severity]int64, error) {
+func (s *Store) CountBySeverity(_ context.Context, scope ports.SensorScope, from, to time.Time) (map[anomaly.Severity]int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
@@ -372,7 +377,7 @@ func (s *Store) CountBySeverity(_ context.Context, equipmentID string, from, to 
 	}
 	out := make(map[anomaly.Severity]int64)
 	for _, a := range s.anomalies {
-		if (equipmentID == "" || a.EquipmentID == equipmentID) && inRange(a.Timestamp, from, to) {
+		if scope.Selects(a.EquipmentID, a.SensorType, a.SensorID) && inRange(a.Timestamp, from, to) {
 			out[a.Severity]++
 		}
 	}
@@ -380,7 +385,7 @@ func (s *Store) CountBySeverity(_ context.Context, equipmentID string, from, to 
 }
 
 // CountDetectedSince implements ports.AnomalyRepository.
-func (s *Store) CountDetectedSince(_ context.Context, equipmentID string, since time.Time) (int64, error) {
+func (s *Store) CountDetectedSince(_ context.Context, scope ports.SensorScope, since time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Err != nil {
@@ -388,7 +393,7 @@ func (s *Store) CountDetectedSince(_ context.Context, equipmentID string, since 
 	}
 	var n int64
 	for _, a := range s.anomalies {
-		if a.EquipmentID == equipmentID && !a.DetectedAt.Before(since) {
+		if a.EquipmentID == scope.EquipmentID && scope.Selects(a.EquipmentID, a.SensorType, a.SensorID) && !a.DetectedAt.Before(since) {
 			n++
 		}
 	}

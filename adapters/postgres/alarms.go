@@ -32,6 +32,7 @@ type alarmRow struct {
 	ID           string
 	EquipmentID  string
 	SensorType   string
+	SensorID     string
 	State        string
 	Severity     string
 	OpenedAt     time.Time
@@ -58,31 +59,33 @@ func (r alarmRow) alarm() alarm.Alarm {
 	// The column's CHECK constraint holds the names; a row from before has the default.
 	ev, _ := anomaly.UnmarshalFinding(r.Cause, r.EvidenceStatistic, r.EvidenceLimit, int(r.EvidenceWindow))
 	return alarm.Alarm{ID: r.ID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
-		State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: r.OpenedAt.UTC(),
+		Sensor: r.SensorID, State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: r.OpenedAt.UTC(),
 		FirstAt: r.FirstAt.UTC(), LastAt: r.LastAt.UTC(), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
 		ClearedAt: fromNull(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNull(r.AckAt),
 		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNull(r.CalmSince),
 		Cause: ev.Check, Evidence: ev, IncidentID: r.IncidentID}
 }
 
-const alarmColumns = `id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at, reading_count,
+const alarmColumns = `id, equipment_id, sensor_type, sensor_id, state, severity, opened_at, first_at, last_at, reading_count,
 	peak_z, cleared_at, ack_by, ack_comment, ack_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
 	evidence_limit, evidence_window, incident_id`
 
-// upsertAlarmsSQL inserts or updates the batch's alarms ($1-$20), in the order given (the
+// upsertAlarmsSQL inserts or updates the batch's alarms ($1-$21), in the order given (the
 // latest version of each, cleared ones first, so that a sensor's cleared alarm leaves room
 // for its next): an update never touches the acknowledgement and moves the state only to
-// CLEARED. alarms_one_open refuses a second open alarm on one sensor.
-const upsertAlarmsSQL = `INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at,
-		last_at, reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause,
+// CLEARED. alarms_one_open refuses a second open alarm on one sensor (equipment, type and
+// sensor id).
+const upsertAlarmsSQL = `INSERT INTO alarms (id, equipment_id, sensor_type, sensor_id, state, severity, opened_at,
+		first_at, last_at, reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause,
 		evidence_statistic, evidence_limit, evidence_window, incident_id)
-	SELECT id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at, reading_count, peak_z,
-		cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic, evidence_limit, evidence_window,
-		incident_id
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-			$8::timestamptz[], $9::int4[], $10::float8[], $11::timestamptz[], $12::bool[], $13::text[], $14::int4[],
-			$15::timestamptz[], $16::text[], $17::float8[], $18::float8[], $19::int4[], $20::text[])
-		WITH ORDINALITY AS a (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
+	SELECT id, equipment_id, sensor_type, sensor_id, state, severity, opened_at, first_at, last_at, reading_count,
+		peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic, evidence_limit,
+		evidence_window, incident_id
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
+			$8::timestamptz[], $9::timestamptz[], $10::int4[], $11::float8[], $12::timestamptz[], $13::bool[],
+			$14::text[], $15::int4[], $16::timestamptz[], $17::text[], $18::float8[], $19::float8[], $20::int4[],
+			$21::text[])
+		WITH ORDINALITY AS a (id, equipment_id, sensor_type, sensor_id, state, severity, opened_at, first_at, last_at,
 			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
 			evidence_limit, evidence_window, incident_id, n)
 	ORDER BY n
@@ -97,6 +100,7 @@ func alarmArgs(writes []alarm.Alarm) []any {
 	as := alarm.Latest(writes)
 	n := len(as)
 	ids, eq, typ, state, sev, rules := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sensorIDs := make([]string, n)
 	opened, first, last := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 	cleared, calmSince := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	count, calm := make([]int32, n), make([]int32, n)
@@ -108,11 +112,12 @@ func alarmArgs(writes []alarm.Alarm) []any {
 		incidents[i] = a.IncidentID
 		causes[i], stat[i], limit[i], window[i] = a.Cause.String(), a.Evidence.Statistic, a.Evidence.Limit, int32(a.Evidence.Window)
 		ids[i], eq[i], typ[i], state[i], sev[i], rules[i] = a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity), a.RulesVersion
+		sensorIDs[i] = a.Sensor
 		opened[i], first[i], last[i] = a.OpenedAt, a.FirstAt, a.LastAt
 		cleared[i], calmSince[i] = nullTime(a.ClearedAt), nullTime(a.CalmSince)
 		count[i], calm[i], peak[i], flapping[i] = int32(a.Count), int32(a.Calm), a.PeakZ, a.Flapping
 	}
-	return []any{ids, eq, typ, state, sev, opened, first, last, count, peak, cleared, flapping, rules, calm, calmSince,
+	return []any{ids, eq, typ, sensorIDs, state, sev, opened, first, last, count, peak, cleared, flapping, rules, calm, calmSince,
 		causes, stat, limit, window, incidents}
 }
 
@@ -120,14 +125,14 @@ func alarmArgs(writes []alarm.Alarm) []any {
 func (r *AlarmRepository) Latest(ctx context.Context, k sensor.Key, since time.Time) (*alarm.Alarm, []time.Time, error) {
 	db := r.db.gorm.WithContext(ctx)
 	var rows []alarmRow
-	err := db.Raw("SELECT "+alarmColumns+" FROM alarms WHERE equipment_id = ? AND sensor_type = ? ORDER BY opened_at DESC, id DESC LIMIT 1",
-		k.EquipmentID, string(k.Type)).Scan(&rows).Error
+	err := db.Raw("SELECT "+alarmColumns+" FROM alarms WHERE equipment_id = ? AND sensor_type = ? AND sensor_id = ? ORDER BY opened_at DESC, id DESC LIMIT 1",
+		k.EquipmentID, string(k.Type), k.Sensor).Scan(&rows).Error
 	if err != nil {
 		return nil, nil, r.db.fail(ctx, "latest alarm", err)
 	}
 	var openings []time.Time
-	err = db.Raw("SELECT opened_at FROM alarms WHERE equipment_id = ? AND sensor_type = ? AND opened_at >= ? ORDER BY opened_at",
-		k.EquipmentID, string(k.Type), since).Scan(&openings).Error
+	err = db.Raw("SELECT opened_at FROM alarms WHERE equipment_id = ? AND sensor_type = ? AND sensor_id = ? AND opened_at >= ? ORDER BY opened_at",
+		k.EquipmentID, string(k.Type), k.Sensor, since).Scan(&openings).Error
 	if err != nil {
 		return nil, nil, r.db.fail(ctx, "alarm openings", err)
 	}
@@ -162,6 +167,10 @@ func alarmFilter(q ports.AlarmQuery) (string, []any) {
 	}
 	if q.SensorType != "" {
 		conds, args = append(conds, "sensor_type = ?"), append(args, string(q.SensorType))
+	}
+	if q.SensorID != "" {
+		match, matchArgs := sensorMatch("", q.SensorID)
+		conds, args = append(conds, match), append(args, matchArgs...)
 	}
 	if len(q.Severities) > 0 {
 		conds, args = append(conds, "severity = ANY (?::text[])"), append(args, array(texts(q.Severities)))
@@ -254,7 +263,7 @@ func (r *AlarmRepository) acknowledgeAndAnnounce(ctx context.Context, id, by, co
 		var a alarmRow
 		err := tx.QueryRow(ctx, `UPDATE alarms SET state = 'ACKNOWLEDGED', ack_by = $1, ack_comment = $2, ack_at = $3
 			WHERE id = $4 AND state = 'ACTIVE' RETURNING `+alarmColumns, by, comment, at, id).
-			Scan(&a.ID, &a.EquipmentID, &a.SensorType, &a.State, &a.Severity, &a.OpenedAt, &a.FirstAt, &a.LastAt,
+			Scan(&a.ID, &a.EquipmentID, &a.SensorType, &a.SensorID, &a.State, &a.Severity, &a.OpenedAt, &a.FirstAt, &a.LastAt,
 				&a.ReadingCount, &a.PeakZ, &a.ClearedAt, &a.AckBy, &a.AckComment, &a.AckAt, &a.Flapping, &a.RulesVersion,
 				&a.Calm, &a.CalmSince, &a.Cause, &a.EvidenceStatistic, &a.EvidenceLimit, &a.EvidenceWindow, &a.IncidentID)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -286,7 +295,7 @@ func (r *AlarmRepository) AnyOpen(ctx context.Context, equipmentID string) (bool
 }
 
 // Stats implements ports.AlarmRepository.
-func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+func (r *AlarmRepository) Stats(ctx context.Context, s ports.SensorScope, from, to time.Time) (ports.AlarmStats, error) {
 	var rows []struct {
 		Severity     string
 		Opened       int64
@@ -295,7 +304,7 @@ func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, t
 		Cleared      int64
 		ClearMicros  int64
 	}
-	where, args := alarmFilter(ports.AlarmQuery{EquipmentID: equipmentID, From: from, To: to})
+	where, args := alarmFilter(ports.AlarmQuery{EquipmentID: s.EquipmentID, SensorID: s.SensorID, From: from, To: to})
 	err := r.db.gorm.WithContext(ctx).Raw(`SELECT severity, count(*) AS opened,
 			count(ack_at) AS acknowledged,
 			coalesce(sum(extract(epoch FROM ack_at - opened_at) * 1000000), 0)::bigint AS ack_micros,

@@ -28,6 +28,7 @@ type anomalyRow struct {
 	EquipmentID string
 	ReadingID   string
 	SensorType  string
+	SensorID    string
 	Value       float64
 	ZScore      float64
 	Mean        float64
@@ -41,12 +42,12 @@ type anomalyRow struct {
 func (r anomalyRow) anomaly() anomaly.Anomaly {
 	return anomaly.Anomaly{
 		ID: r.ID, ReadingID: r.ReadingID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
-		Value: r.Value, ZScore: r.ZScore, Mean: r.Mean, StdDev: r.StdDev, WindowSize: int(r.WindowSize),
+		SensorID: r.SensorID, Value: r.Value, ZScore: r.ZScore, Mean: r.Mean, StdDev: r.StdDev, WindowSize: int(r.WindowSize),
 		Severity: anomaly.Severity(r.Severity), Timestamp: r.Ts.UTC(), DetectedAt: r.DetectedAt.UTC(),
 	}
 }
 
-const anomalyColumns = "id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev, window_size, severity, ts, detected_at"
+const anomalyColumns = "id, equipment_id, reading_id, sensor_type, sensor_id, value, z_score, mean, std_dev, window_size, severity, ts, detected_at"
 
 // anomalyFilter is the WHERE clause, and its arguments, of the anomalies q selects; zero
 // times are open ends.
@@ -60,6 +61,10 @@ func anomalyFilter(q ports.AnomalyQuery) (string, []any) {
 	if q.SensorType != "" {
 		conds = append(conds, "sensor_type = ?")
 		args = append(args, string(q.SensorType))
+	}
+	if q.SensorID != "" {
+		match, matchArgs := sensorMatch("", q.SensorID)
+		conds, args = append(conds, match), append(args, matchArgs...)
 	}
 	if len(q.Severities) > 0 {
 		sev := make([]string, len(q.Severities))
@@ -124,12 +129,12 @@ func (r *AnomalyRepository) Find(ctx context.Context, q ports.AnomalyQuery) ([]a
 }
 
 // CountBySeverity implements ports.AnomalyRepository. Zero times are open ends.
-func (r *AnomalyRepository) CountBySeverity(ctx context.Context, equipmentID string, from, to time.Time) (map[anomaly.Severity]int64, error) {
+func (r *AnomalyRepository) CountBySeverity(ctx context.Context, s ports.SensorScope, from, to time.Time) (map[anomaly.Severity]int64, error) {
 	var rows []struct {
 		Severity string
 		Count    int64
 	}
-	where, args := anomalyFilter(ports.AnomalyQuery{EquipmentID: equipmentID, From: from, To: to})
+	where, args := anomalyFilter(ports.AnomalyQuery{EquipmentID: s.EquipmentID, SensorID: s.SensorID, From: from, To: to})
 	err := r.db.gorm.WithContext(ctx).
 		Raw("SELECT severity, count(*) AS count FROM anomalies WHERE "+where+" GROUP BY severity", args...).
 		Scan(&rows).Error
@@ -144,13 +149,15 @@ func (r *AnomalyRepository) CountBySeverity(ctx context.Context, equipmentID str
 }
 
 // CountDetectedSince implements ports.AnomalyRepository.
-func (r *AnomalyRepository) CountDetectedSince(ctx context.Context, equipmentID string, since time.Time) (int64, error) {
+func (r *AnomalyRepository) CountDetectedSince(ctx context.Context, s ports.SensorScope, since time.Time) (int64, error) {
 	var n int64
-	err := r.db.gorm.WithContext(ctx).
-		Raw("SELECT count(*) FROM anomalies WHERE equipment_id = ? AND detected_at >= ?", equipmentID, since).
-		Scan(&n).Error
-	if err != nil {
-		return 0, r.db.fail(ctx, "count anomalies of "+equipmentID+" detected since", err)
+	sql, args := "SELECT count(*) FROM anomalies WHERE equipment_id = ? AND detected_at >= ?", []any{s.EquipmentID, since}
+	if s.SensorID != "" {
+		match, matchArgs := sensorMatch("", s.SensorID)
+		sql, args = sql+" AND "+match, append(args, matchArgs...)
+	}
+	if err := r.db.gorm.WithContext(ctx).Raw(sql, args...).Scan(&n).Error; err != nil {
+		return 0, r.db.fail(ctx, "count anomalies of "+s.EquipmentID+" detected since", err)
 	}
 	return n, nil
 }

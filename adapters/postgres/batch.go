@@ -12,6 +12,7 @@ import (
 
 	"github.com/production-line-monitor/plm/domain/anomaly"
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -98,7 +99,7 @@ func (w *BatchWriter) writeByCopy(ctx context.Context, b ports.ProcessedBatch) e
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"sensor_readings"}, readingColumnList,
 			pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
 				r := rs[i]
-				return []any{r.EquipmentID, r.ID, string(r.Type), r.Value, r.Unit, r.Timestamp, r.ReceivedAt, r.Anomalous}, nil
+				return []any{r.EquipmentID, r.ID, string(r.Type), r.SensorID, r.Value, r.Unit, r.Timestamp, r.ReceivedAt, r.Anomalous}, nil
 			})); err != nil {
 			return err
 		}
@@ -125,33 +126,36 @@ func (w *BatchWriter) writeByCopy(ctx context.Context, b ports.ProcessedBatch) e
 }
 
 // readingColumnList is the columns of sensor_readings that a reading fills.
-var readingColumnList = []string{"equipment_id", "reading_id", "sensor_type", "value", "unit", "ts", "received_at", "anomalous"}
+var readingColumnList = []string{"equipment_id", "reading_id", "sensor_type", "sensor_id", "value", "unit", "ts",
+	"received_at", "anomalous"}
 
-// insertDeltasSQL appends counts of readings, by equipment and hour, to the rollup's deltas.
-const insertDeltasSQL = `INSERT INTO reading_count_deltas (equipment_id, hour, readings)
-	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int8[])`
+// insertDeltasSQL appends counts of readings, by sensor and hour, to the rollups' deltas.
+const insertDeltasSQL = `INSERT INTO reading_count_deltas (equipment_id, sensor_type, sensor_id, hour, readings)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int8[])`
 
-// deltaArgs counts rs by equipment and hour (hours aligned to the Unix epoch, as date_bin
+// deltaArgs counts rs by sensor and hour (hours aligned to the Unix epoch, as date_bin
 // aligns them in insertReadingsSQL).
 func deltaArgs(rs []ports.StoredReading) []any {
 	type key struct {
-		eq   string
-		hour int64
+		sensor sensor.Key
+		hour   int64
 	}
 	counts := make(map[key]int64)
 	var order []key
 	for _, r := range rs {
-		k := key{r.EquipmentID, hourOf(r.Timestamp)}
+		k := key{r.Key(), hourOf(r.Timestamp)}
 		if counts[k] == 0 {
 			order = append(order, k)
 		}
 		counts[k]++
 	}
-	eq, hour, n := make([]string, len(order)), make([]time.Time, len(order)), make([]int64, len(order))
+	n := len(order)
+	eq, typ, id, hour, count := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n), make([]int64, n)
 	for i, k := range order {
-		eq[i], hour[i], n[i] = k.eq, time.Unix(k.hour*3600, 0).UTC(), counts[k]
+		eq[i], typ[i], id[i] = k.sensor.EquipmentID, string(k.sensor.Type), k.sensor.Sensor
+		hour[i], count[i] = time.Unix(k.hour*3600, 0).UTC(), counts[k]
 	}
-	return []any{eq, hour, n}
+	return []any{eq, typ, id, hour, count}
 }
 
 // hourOf is the number of the hour since the Unix epoch that t falls in, rounded down.
@@ -182,11 +186,11 @@ func anomaliesOf(rs []ports.StoredReading, as []anomaly.Anomaly) []anomaly.Anoma
 	return out
 }
 
-// insertAnomaliesSQL inserts anomalies ($1-$12) whose readings the same transaction inserted.
-const insertAnomaliesSQL = `INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
-		window_size, severity, ts, detected_at)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
-			$7::float8[], $8::float8[], $9::int4[], $10::text[], $11::timestamptz[], $12::timestamptz[])
+// insertAnomaliesSQL inserts anomalies ($1-$13) whose readings the same transaction inserted.
+const insertAnomaliesSQL = `INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, sensor_id, value, z_score,
+		mean, std_dev, window_size, severity, ts, detected_at)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+			$8::float8[], $9::float8[], $10::int4[], $11::text[], $12::timestamptz[], $13::timestamptz[])
 	ON CONFLICT DO NOTHING`
 
 // writeByStatements writes b in one pipeline of statements, skipping the readings whose keys
@@ -290,18 +294,19 @@ func nullTime(t time.Time) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
 }
 
-// insertReadingsSQL inserts the readings ($1-$8) not stored yet, in the order given (seq
-// follows it), appends the counts of the rows it inserted, by equipment and hour, to
-// reading_count_deltas, and inserts the anomalies ($9-$20) of those rows. A reading repeated
+// insertReadingsSQL inserts the readings ($1-$9) not stored yet, in the order given (seq
+// follows it), appends the counts of the rows it inserted, by sensor and hour, to
+// reading_count_deltas, and inserts the anomalies ($10-$22) of those rows. A reading repeated
 // within the batch is inserted once, the first time. Whether a reading is stored is whether
 // its key is in reading_keys (migration 0008): the statement inserts the keys first, in key
 // order (so that writers racing over the same keys lock them in one order), and the readings
 // whose key it inserted.
 const insertReadingsSQL = `WITH input AS (
 		SELECT DISTINCT ON (equipment_id, reading_id) *
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::timestamptz[],
-				$7::timestamptz[], $8::bool[])
-			WITH ORDINALITY AS r (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous, n)
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::timestamptz[],
+				$8::timestamptz[], $9::bool[])
+			WITH ORDINALITY AS r (equipment_id, reading_id, sensor_type, sensor_id, value, unit, ts, received_at,
+				anomalous, n)
 		ORDER BY equipment_id, reading_id, n
 	), fresh AS (
 		INSERT INTO reading_keys (equipment_id, reading_id, received_at)
@@ -309,52 +314,56 @@ const insertReadingsSQL = `WITH input AS (
 		ON CONFLICT DO NOTHING
 		RETURNING equipment_id, reading_id
 	), added AS (
-		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)
-		SELECT i.equipment_id, i.reading_id, i.sensor_type, i.value, i.unit, i.ts, i.received_at, i.anomalous
+		INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, sensor_id, value, unit, ts, received_at,
+			anomalous)
+		SELECT i.equipment_id, i.reading_id, i.sensor_type, i.sensor_id, i.value, i.unit, i.ts, i.received_at,
+			i.anomalous
 		FROM input i JOIN fresh f ON f.equipment_id = i.equipment_id AND f.reading_id = i.reading_id
 		ORDER BY i.n
-		RETURNING equipment_id, reading_id, ts
+		RETURNING equipment_id, reading_id, sensor_type, sensor_id, ts
 	), counted AS (
-		INSERT INTO reading_count_deltas (equipment_id, hour, readings)
-		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
-		FROM added GROUP BY 1, 2
+		INSERT INTO reading_count_deltas (equipment_id, sensor_type, sensor_id, hour, readings)
+		SELECT equipment_id, sensor_type, sensor_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		FROM added GROUP BY 1, 2, 3, 4
 	)
-	INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev,
+	INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, sensor_id, value, z_score, mean, std_dev,
 		window_size, severity, ts, detected_at)
-	SELECT a.id, a.equipment_id, a.reading_id, a.sensor_type, a.value, a.z_score, a.mean, a.std_dev,
+	SELECT a.id, a.equipment_id, a.reading_id, a.sensor_type, a.sensor_id, a.value, a.z_score, a.mean, a.std_dev,
 		a.window_size, a.severity, a.ts, a.detected_at
-	FROM unnest($9::text[], $10::text[], $11::text[], $12::text[], $13::float8[], $14::float8[],
-			$15::float8[], $16::float8[], $17::int4[], $18::text[], $19::timestamptz[], $20::timestamptz[])
-		AS a (id, equipment_id, reading_id, sensor_type, value, z_score, mean, std_dev, window_size,
+	FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::float8[], $16::float8[],
+			$17::float8[], $18::float8[], $19::int4[], $20::text[], $21::timestamptz[], $22::timestamptz[])
+		AS a (id, equipment_id, reading_id, sensor_type, sensor_id, value, z_score, mean, std_dev, window_size,
 			severity, ts, detected_at)
 	JOIN added ON added.equipment_id = a.equipment_id AND added.reading_id = a.reading_id
 	ON CONFLICT DO NOTHING`
 
 func readingArgs(readings []ports.StoredReading) []any {
 	n := len(readings)
-	eq, id, typ, unit := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	eq, id, typ, sensorID, unit := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	value := make([]float64, n)
 	ts, received := make([]time.Time, n), make([]time.Time, n)
 	flagged := make([]bool, n)
 	for i, r := range readings {
-		eq[i], id[i], typ[i], unit[i] = r.EquipmentID, r.ID, string(r.Type), r.Unit
+		eq[i], id[i], typ[i], sensorID[i], unit[i] = r.EquipmentID, r.ID, string(r.Type), r.SensorID, r.Unit
 		value[i], ts[i], received[i], flagged[i] = r.Value, r.Timestamp, r.ReceivedAt, r.Anomalous
 	}
-	return []any{eq, id, typ, value, unit, ts, received, flagged}
+	return []any{eq, id, typ, sensorID, value, unit, ts, received, flagged}
 }
 
 func anomalyArgs(as []anomaly.Anomaly) []any {
 	n := len(as)
 	id, eq, reading, typ, sev := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sensorID := make([]string, n)
 	value, z, mean, sd := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	window := make([]int32, n)
 	ts, detected := make([]time.Time, n), make([]time.Time, n)
 	for i, a := range as {
 		id[i], eq[i], reading[i], typ[i], sev[i] = a.ID, a.EquipmentID, a.ReadingID, string(a.SensorType), string(a.Severity)
+		sensorID[i] = a.SensorID
 		value[i], z[i], mean[i], sd[i] = a.Value, a.ZScore, a.Mean, a.StdDev
 		window[i], ts[i], detected[i] = int32(a.WindowSize), a.Timestamp, a.DetectedAt
 	}
-	return []any{id, eq, reading, typ, value, z, mean, sd, window, sev, ts, detected}
+	return []any{id, eq, reading, typ, sensorID, value, z, mean, sd, window, sev, ts, detected}
 }
 
 // upsertSessionsSQL inserts the sessions, or gives a stored one with the same start the

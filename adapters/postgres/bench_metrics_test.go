@@ -93,10 +93,14 @@ func loadMetricsData(ctx context.Context) (*postgres.DB, error) {
 		// Their keys, as the batch writer stores them.
 		`INSERT INTO reading_keys (equipment_id, reading_id, received_at)
 		SELECT equipment_id, reading_id, received_at FROM sensor_readings`,
-		// The rollup, as the folds add the batches' deltas to it.
-		`INSERT INTO reading_counts (equipment_id, hour, readings)
-		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		// The rollups, as the folds add the batches' deltas to them: every reading is counted by
+		// sensor too.
+		`INSERT INTO reading_counts (equipment_id, hour, readings, attributed)
+		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*), count(*)
 		FROM sensor_readings GROUP BY 1, 2`,
+		`INSERT INTO sensor_reading_counts (equipment_id, sensor_id, sensor_type, hour, readings)
+		SELECT equipment_id, sensor_id, sensor_type, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		FROM sensor_readings GROUP BY 1, 2, 3, 4`,
 	)
 	if cerr := loader.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close the loaded database: %w", cerr)
@@ -138,7 +142,7 @@ func checkMetricsData(ctx context.Context, db *postgres.DB) error {
 			return fmt.Errorf("equipment %q: %d readings and %d anomalies in range, want some of each", eq, wantReadings, wantAnomalies)
 		}
 		for _, bucket := range []time.Duration{time.Hour, 24 * time.Hour} {
-			series, err := readings.CountByBucket(ctx, eq, metricsFrom, metricsTo, bucket)
+			series, err := readings.CountByBucket(ctx, ports.SensorScope{EquipmentID: eq}, metricsFrom, metricsTo, bucket)
 			if err != nil {
 				return fmt.Errorf("equipment %q by %s: %w", eq, bucket, err)
 			}
@@ -151,7 +155,7 @@ func checkMetricsData(ctx context.Context, db *postgres.DB) error {
 					eq, bucket, got, wantReadings))
 			}
 		}
-		bySeverity, err := anomalies.CountBySeverity(ctx, eq, metricsFrom, metricsTo)
+		bySeverity, err := anomalies.CountBySeverity(ctx, ports.SensorScope{EquipmentID: eq}, metricsFrom, metricsTo)
 		if err != nil {
 			return fmt.Errorf("equipment %q: %w", eq, err)
 		}
@@ -184,7 +188,7 @@ func BenchmarkCountByBucket30Days(b *testing.B) {
 		for _, scope := range metricsScopes {
 			b.Run(bucket.name+"/"+scope.name, func(b *testing.B) {
 				for b.Loop() {
-					if _, err := r.CountByBucket(b.Context(), scope.equipmentID, metricsFrom, metricsTo, bucket.size); err != nil {
+					if _, err := r.CountByBucket(b.Context(), ports.SensorScope{EquipmentID: scope.equipmentID}, metricsFrom, metricsTo, bucket.size); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -200,7 +204,7 @@ func BenchmarkCountBySeverity30Days(b *testing.B) {
 	for _, scope := range metricsScopes {
 		b.Run(scope.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := a.CountBySeverity(b.Context(), scope.equipmentID, metricsFrom, metricsTo); err != nil {
+				if _, err := a.CountBySeverity(b.Context(), ports.SensorScope{EquipmentID: scope.equipmentID}, metricsFrom, metricsTo); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -231,7 +235,7 @@ func BenchmarkQueries30Days(b *testing.B) {
 			return err
 		}},
 		{"metrics_hourly", func(ctx context.Context) error {
-			_, err := r.CountByBucket(ctx, metricsOne, metricsFrom, metricsTo, time.Hour)
+			_, err := r.CountByBucket(ctx, ports.SensorScope{EquipmentID: metricsOne}, metricsFrom, metricsTo, time.Hour)
 			return err
 		}},
 	}

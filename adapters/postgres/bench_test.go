@@ -26,7 +26,7 @@ func benchBatchAt(b *testing.B, n int) ports.ProcessedBatch {
 		k := n*benchBatch + i
 		eq := fmt.Sprintf("press-%02d", i%benchMachines)
 		at := t0.Add(time.Duration(k) * time.Millisecond)
-		r, err := sensor.NewReading(fmt.Sprintf("r-%d", k), eq, sensor.Types[(i/benchMachines)%len(sensor.Types)],
+		r, err := sensor.NewReading(fmt.Sprintf("r-%d", k), eq, sensor.Types[(i/benchMachines)%len(sensor.Types)], "",
 			float64(i%97), "celsius", at, at)
 		if err != nil {
 			b.Fatal(err)

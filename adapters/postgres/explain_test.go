@@ -87,6 +87,13 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 		FROM generate_series(0, 999999) AS i`,
 		// Every 97th reading is anomalous.
 		insertAnomaliesOfFlaggedReadings,
+		// The rollups, as the folds fill them.
+		`INSERT INTO reading_counts (equipment_id, hour, readings, attributed)
+		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*), count(*)
+		FROM sensor_readings GROUP BY 1, 2`,
+		`INSERT INTO sensor_reading_counts (equipment_id, sensor_id, sensor_type, hour, readings)
+		SELECT equipment_id, sensor_id, sensor_type, date_bin('1 hour', ts, timestamptz 'epoch'), count(*)
+		FROM sensor_readings GROUP BY 1, 2, 3, 4`,
 	)
 	require.NoError(t, err)
 	readings, err := postgres.QueryInt64(t.Context(), db, "SELECT count(*) FROM sensor_readings")
@@ -121,7 +128,17 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 			SensorType: sensor.Temperature, From: from, To: to, Limit: 1000}), index: []string{"sensor_readings_sensor_ts"}},
 		{name: "History/every_type", s: postgres.HistoryStatement(ports.HistoryQuery{EquipmentID: "eq-007",
 			From: from, To: to, Limit: 1000}), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "History/one_sensor", s: postgres.HistoryStatement(ports.HistoryQuery{EquipmentID: "eq-007",
+			SensorID: "vibration", From: from, To: to, Limit: 1000}), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "Averages/every_type", s: postgres.AveragesStatement(ports.HistoryQuery{EquipmentID: "eq-007",
+			From: from, To: to, Limit: 1000}, time.Hour), index: []string{"sensor_readings_sensor_ts"}},
 		{name: "Latest", s: postgres.LatestStatement("eq-007"), index: []string{"sensor_readings_sensor_ts"}},
+		{name: "CountByBucket/equipment", s: postgres.CountByBucketStatement(ports.SensorScope{EquipmentID: "eq-007"},
+			from.Add(17*time.Minute), to.Add(-43*time.Minute), time.Hour), index: []string{"reading_counts_pkey"}},
+		{name: "CountByBucket/sensor", s: postgres.CountByBucketStatement(ports.SensorScope{EquipmentID: "eq-007", SensorID: "vibration"},
+			from.Add(17*time.Minute), to.Add(-43*time.Minute), time.Hour), index: []string{"sensor_reading_counts_pkey"}},
+		{name: "CountByBucket/sensor_of_every_equipment", s: postgres.CountByBucketStatement(ports.SensorScope{SensorID: "vibration"},
+			from.Add(17*time.Minute), to.Add(-43*time.Minute), time.Hour), index: []string{"sensor_reading_counts_sensor"}},
 		{name: "RecentValues", s: postgres.RecentValuesStatement(sensor.Key{EquipmentID: "eq-007", Type: sensor.Temperature}, 100),
 			index: []string{"sensor_readings_sensor_ts"}},
 		{name: "Find/page", s: page(everySeverity), index: []string{"anomalies_ts"}},
@@ -151,6 +168,7 @@ func TestIntegrationQueriesUseIndexes(t *testing.T) {
 				for _, n := range parsePlan(t, raw).nodes() {
 					shape = append(shape, strings.TrimSpace(n.NodeType+" "+n.RelationName+" "+n.IndexName))
 					if n.NodeType == "Seq Scan" && (n.RelationName == "sensor_readings" || n.RelationName == "anomalies" ||
+						n.RelationName == "reading_counts" || n.RelationName == "sensor_reading_counts" ||
 						strings.HasPrefix(n.RelationName, "_hyper_")) {
 						t.Errorf("sequential scan of %s", n.RelationName)
 					}

@@ -67,6 +67,16 @@ func RecentValuesStatement(k sensor.Key, n int) Statement {
 	return exported("RecentValues", recentValuesStatement(k, n))
 }
 
+// AveragesStatement is what Averages runs for q and interval.
+func AveragesStatement(q ports.HistoryQuery, interval time.Duration) Statement {
+	return exported("Averages", averagesStatement(q, interval))
+}
+
+// CountByBucketStatement is what CountByBucket runs.
+func CountByBucketStatement(s ports.SensorScope, from, to time.Time, bucket time.Duration) Statement {
+	return exported("CountByBucket", countByBucketStatement(s, from, to, bucket))
+}
+
 // FindStatements are what Find runs for q: the count, then the page.
 func FindStatements(q ports.AnomalyQuery) (count, page Statement) {
 	c, p := findStatements(q)
@@ -148,12 +158,13 @@ func CopyReadings(ctx context.Context, db *DB, rs []ports.StoredReading) error {
 	return db.fail(ctx, "copy readings", err)
 }
 
-var readingCopyColumns = []string{"equipment_id", "reading_id", "sensor_type", "value", "unit", "ts", "received_at", "anomalous"}
+var readingCopyColumns = []string{"equipment_id", "reading_id", "sensor_type", "sensor_id", "value", "unit", "ts", "received_at",
+	"anomalous"}
 
 func readingRows(rs []ports.StoredReading, numbered bool) pgx.CopyFromSource {
 	return pgx.CopyFromSlice(len(rs), func(i int) ([]any, error) {
 		r := rs[i]
-		row := []any{r.EquipmentID, r.ID, string(r.Type), r.Value, r.Unit, r.Timestamp, r.ReceivedAt, r.Anomalous}
+		row := []any{r.EquipmentID, r.ID, string(r.Type), r.SensorID, r.Value, r.Unit, r.Timestamp, r.ReceivedAt, r.Anomalous}
 		if numbered {
 			row = append([]any{int64(i + 1)}, row...)
 		}
@@ -171,6 +182,7 @@ func WriteBatchThroughStaging(ctx context.Context, db *DB, b ports.ProcessedBatc
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS staged_readings (
 				n bigint, equipment_id text COLLATE "C", reading_id text COLLATE "C", sensor_type text COLLATE "C",
+				sensor_id text COLLATE "C",
 				value float8, unit text, ts timestamptz, received_at timestamptz, anomalous bool
 			) ON COMMIT DELETE ROWS`); err != nil {
 			return err
@@ -193,8 +205,8 @@ var stagedReadingsSQL = func() string {
 	s := insertReadingsSQL
 	from := s[strings.Index(s, "FROM unnest($1"):strings.Index(s, "ORDER BY equipment_id, reading_id, n")]
 	s = strings.Replace(s, from, "FROM staged_readings\n\t\t", 1)
-	for i := 9; i <= 20; i++ { // the anomalies' parameters become $1-$12
-		s = strings.ReplaceAll(s, fmt.Sprintf("$%d:", i), fmt.Sprintf("$%d:", i-8))
+	for i := 10; i <= 22; i++ { // the anomalies' parameters become $1-$13
+		s = strings.ReplaceAll(s, fmt.Sprintf("$%d:", i), fmt.Sprintf("$%d:", i-9))
 	}
 	return s
 }()

@@ -192,6 +192,7 @@ func sharedDB(t testing.TB) *postgres.DB {
 	sharedURL(t)
 	err := postgres.Exec(t.Context(), shared.db,
 		"TRUNCATE equipment, sensor_readings, reading_keys, anomalies, alarms, equipment_sessions, reading_counts, reading_count_deltas, "+
+			"sensor_reading_counts, "+
 			"partition_epochs, equipment_maintenance, subscriptions, deliveries, equipment_status RESTART IDENTITY")
 	if err != nil {
 		t.Fatalf("empty the test database: %v", err)

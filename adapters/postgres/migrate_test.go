@@ -65,7 +65,8 @@ func tables(t *testing.T, db *sql.DB) []string {
 }
 
 var allTables = []string{"alarms", "anomalies", "deliveries", "equipment", "equipment_maintenance", "equipment_sessions",
-	"equipment_status", "partition_epochs", "reading_count_deltas", "reading_counts", "reading_keys", "sensor_readings", "subscriptions"}
+	"equipment_status", "partition_epochs", "reading_count_deltas", "reading_counts", "reading_keys", "sensor_reading_counts",
+	"sensor_readings", "subscriptions"}
 
 func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	url := newDatabase(t)
@@ -75,7 +76,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err := p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 10)
+	require.Len(t, up, 11)
 	assert.Equal(t, allTables, tables(t, n.db))
 	timescale := wantTimescaleDB(t, open(t, url))
 	if timescale {
@@ -90,6 +91,10 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 	assert.Equal(t, timescale, active)
 
 	down, err := p.Down(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), down.Source.Version)
+	assert.NotContains(t, tables(t, n.db), "sensor_reading_counts")
+	down, err = p.Down(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, int64(10), down.Source.Version)
 	down, err = p.Down(t.Context())
@@ -140,7 +145,7 @@ func TestIntegrationMigrationsGoDownAndUpAgain(t *testing.T) {
 
 	up, err = p.Up(t.Context())
 	require.NoError(t, err)
-	require.Len(t, up, 10)
+	require.Len(t, up, 11)
 	assert.Equal(t, allTables, tables(t, n.db))
 	assert.Equal(t, timescale, isHypertable(t, n.db, "sensor_readings"))
 
@@ -185,7 +190,7 @@ func TestIntegrationRollupMigrationCountsTheReadingsStoredBefore(t *testing.T) {
 	require.NoError(t, err)
 
 	db := open(t, url)
-	got, err := postgres.NewReadingRepository(db).CountByBucket(t.Context(), "press-01", t0.Add(-time.Hour), t0.Add(3*time.Hour), time.Hour)
+	got, err := postgres.NewReadingRepository(db).CountByBucket(t.Context(), ports.SensorScope{EquipmentID: "press-01"}, t0.Add(-time.Hour), t0.Add(3*time.Hour), time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, []ports.BucketCount{
 		{Bucket: t0.Add(-time.Hour), Count: 30}, {Bucket: t0, Count: 60}, {Bucket: t0.Add(time.Hour), Count: 60},
@@ -198,8 +203,8 @@ func TestIntegrationOpenRefusesASchemaBehindThisBuild(t *testing.T) {
 		upTo    int64
 		wantMsg string
 	}{
-		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 10: run `plm migrate up`"},
-		{name: "one_migration_pending", upTo: 9, wantMsg: "database schema is at version 9, this build needs 10: run `plm migrate up`"},
+		{name: "empty_database", upTo: 0, wantMsg: "database schema is at version 0, this build needs 11: run `plm migrate up`"},
+		{name: "one_migration_pending", upTo: 10, wantMsg: "database schema is at version 10, this build needs 11: run `plm migrate up`"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,7 +254,7 @@ func TestIntegrationProcessesStartingTogetherMigrateOnce(t *testing.T) {
 	var applied int64
 	require.NoError(t, n.db.QueryRowContext(t.Context(),
 		"SELECT count(*) FROM goose_db_version WHERE version_id > 0 AND is_applied").Scan(&applied))
-	assert.Equal(t, int64(10), applied)
+	assert.Equal(t, int64(11), applied)
 }
 
 func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) {
@@ -287,7 +292,7 @@ func TestIntegrationRollupDeltasMigrationFoldsTheDeltasBackOnDown(t *testing.T) 
 	_, err = p.Up(t.Context())
 	require.NoError(t, err)
 	db = open(t, url)
-	got, err := postgres.NewReadingRepository(db).CountByBucket(t.Context(), "", t0, t0.Add(24*time.Hour), 24*time.Hour)
+	got, err := postgres.NewReadingRepository(db).CountByBucket(t.Context(), ports.SensorScope{}, t0, t0.Add(24*time.Hour), 24*time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, []ports.BucketCount{{Bucket: t0.Truncate(24 * time.Hour), Count: 600}}, got)
 }

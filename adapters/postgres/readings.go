@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,7 @@ type readingRow struct {
 	EquipmentID string
 	ReadingID   string
 	SensorType  string
+	SensorID    string
 	Value       float64
 	Unit        string
 	Ts          time.Time
@@ -60,14 +62,14 @@ type readingRow struct {
 func (r readingRow) stored() ports.StoredReading {
 	return ports.StoredReading{
 		Reading: sensor.Reading{
-			ID: r.ReadingID, EquipmentID: r.EquipmentID, Type: sensor.Type(r.SensorType), Value: r.Value,
-			Unit: r.Unit, Timestamp: r.Ts.UTC(), ReceivedAt: r.ReceivedAt.UTC(),
+			ID: r.ReadingID, EquipmentID: r.EquipmentID, Type: sensor.Type(r.SensorType), SensorID: r.SensorID,
+			Value: r.Value, Unit: r.Unit, Timestamp: r.Ts.UTC(), ReceivedAt: r.ReceivedAt.UTC(),
 		},
 		Anomalous: r.Anomalous,
 	}
 }
 
-const readingColumns = "equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous"
+const readingColumns = "equipment_id, reading_id, sensor_type, sensor_id, value, unit, ts, received_at, anomalous"
 
 // epochBucket is the SQL for the start of the bucket that column col falls in: buckets of
 // "?" microseconds aligned to the Unix epoch, rounded down before it too (the contract
@@ -76,8 +78,7 @@ func epochBucket(col string) string {
 	return "date_bin(?::bigint * interval '1 microsecond', " + col + ", timestamptz 'epoch')"
 }
 
-// typesOf lists the sensor types a query asks for: typ, or every type for "". Naming them
-// lets the (equipment_id, sensor_type, ...) indexes serve queries of every type too.
+// typesOf lists the sensor types a query asks for: typ, or the contract's types for "".
 func typesOf(typ sensor.Type) []string {
 	if typ != "" {
 		return []string{string(typ)}
@@ -87,6 +88,115 @@ func typesOf(typ sensor.Type) []string {
 		out[i] = string(t)
 	}
 	return out
+}
+
+// builder writes a statement piece by piece, each piece with the arguments of its "?", so
+// that the arguments stay in the order of their placeholders.
+type builder struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (b *builder) add(sql string, args ...any) *builder {
+	b.sql.WriteString(sql)
+	b.args = append(b.args, args...)
+	return b
+}
+
+func (b *builder) statement() statement { return statement{b.sql.String(), b.args} }
+
+// sensorMatch is sensor.Matches in SQL, over the columns of the table aliased alias ("" for
+// none): the rows of the sensor that a query names id.
+func sensorMatch(alias, id string) (string, []any) {
+	if alias != "" {
+		alias += "."
+	}
+	return "(" + alias + "sensor_id = ? OR " + alias + "sensor_id = '' AND " + alias + "sensor_type = ?)", []any{id, id}
+}
+
+// sensorsCTE is the common table expressions, for a WITH RECURSIVE, that end in
+// sensors (sensor_type, sensor_id, lo, hi): the sensors of one equipment, each with a range
+// [lo, hi) of timestamps that holds its newest reading. They come from the rollup by sensor
+// (migration 0011), and the deltas not folded into it yet:
+//
+//   - known: its sensors, by a skip scan of its primary key (one look-up per sensor, however
+//     many hours it counts);
+//   - typed: the last hour of each: its newest reading is in that hour;
+//   - unattributed: the first and last hours whose readings are counted by equipment only
+//     (counted before 0011, or by an earlier build), of which sensors have no id and are of
+//     the contract's types: each such sensor whose last hour is not known has its newest
+//     reading between them.
+//
+// A reading is counted in the transaction that stores it: every stored reading is within
+// the range of its sensor, in the statement's snapshot.
+func sensorsCTE(equipmentID string) (string, []any) {
+	eq := equipmentID
+	return `known (sensor_id, sensor_type) AS (
+			(SELECT sensor_id, sensor_type FROM sensor_reading_counts WHERE equipment_id = ?
+			ORDER BY sensor_id, sensor_type LIMIT 1)
+		UNION ALL
+			SELECT n.sensor_id, n.sensor_type FROM known k CROSS JOIN LATERAL (
+				SELECT c.sensor_id, c.sensor_type FROM sensor_reading_counts c
+				WHERE c.equipment_id = ? AND (c.sensor_id, c.sensor_type) > (k.sensor_id, k.sensor_type)
+				ORDER BY c.sensor_id, c.sensor_type LIMIT 1
+			) n
+	), typed AS (
+		SELECT sensor_type, sensor_id, max(last) AS last FROM (
+			SELECT k.sensor_type, k.sensor_id, (SELECT max(c.hour) FROM sensor_reading_counts c
+				WHERE c.equipment_id = ? AND c.sensor_id = k.sensor_id AND c.sensor_type = k.sensor_type) AS last
+			FROM known k
+			UNION ALL
+			SELECT sensor_type, sensor_id, max(hour) FROM reading_count_deltas
+			WHERE equipment_id = ? AND sensor_type <> '' GROUP BY 1, 2
+		) h GROUP BY 1, 2
+	), unattributed AS (
+		SELECT min(first) AS first, max(last) AS last FROM (
+			SELECT CASE WHEN u.last IS NOT NULL THEN (SELECT min(hour) FROM reading_counts
+					WHERE equipment_id = ? AND readings > attributed) END AS first, u.last
+			FROM (SELECT max(hour) AS last FROM reading_counts WHERE equipment_id = ? AND readings > attributed) u
+			UNION ALL
+			SELECT min(hour), max(hour) FROM reading_count_deltas WHERE equipment_id = ? AND sensor_type = ''
+		) h
+	), sensors AS (
+		SELECT sensor_type, sensor_id, coalesce(t.last, u.first) AS lo,
+			greatest(t.last, CASE WHEN o.sensor_type IS NOT NULL THEN u.last END) + interval '1 hour' AS hi
+		FROM typed t
+		FULL JOIN (
+			SELECT c.sensor_type, ''::text AS sensor_id FROM unattributed, unnest(?::text[]) AS c (sensor_type)
+			WHERE unattributed.last IS NOT NULL
+		) o USING (sensor_type, sensor_id)
+		CROSS JOIN unattributed u
+	)`, []any{eq, eq, eq, eq, eq, eq, eq, array(typesOf(""))}
+}
+
+// typesWith adds to b the types of the sensors a query of one equipment asks for, as an
+// array expression: typ, or, for "", the types of the equipment's sensors, of those named
+// sensorID if set. Naming the types lets the (equipment_id, sensor_type, ts DESC) index serve
+// a query of every type. The expression of the equipment's types reads the CTE "sensors"
+// (sensorsCTE); needsSensors says whether it does.
+func typesWith(b *builder, typ sensor.Type, sensorID string) {
+	if typ != "" {
+		b.add("?::text[]", array([]string{string(typ)}))
+		return
+	}
+	b.add("ARRAY(SELECT DISTINCT sensor_type FROM sensors")
+	if sensorID != "" {
+		match, args := sensorMatch("", sensorID)
+		b.add(" WHERE "+match, args...)
+	}
+	b.add(")")
+}
+
+// needsSensors says whether typesWith reads the CTE "sensors".
+func needsSensors(typ sensor.Type) bool { return typ == "" }
+
+// withSensors starts b with the CTE "sensors" of equipmentID, and returns b, when need.
+func withSensors(b *builder, need bool, equipmentID string) *builder {
+	if need {
+		sql, args := sensorsCTE(equipmentID)
+		b.add("WITH RECURSIVE "+sql+"\n", args...)
+	}
+	return b
 }
 
 // StoredRefs implements ports.ReadingRepository: the refs, as two arrays, drive look-ups in
@@ -126,16 +236,18 @@ func (r *ReadingRepository) RecentValues(ctx context.Context, k sensor.Key, n in
 	}
 	var values []float64
 	if err := recentValuesStatement(k, n).on(r.db.gorm.WithContext(ctx)).Scan(&values).Error; err != nil {
-		return nil, r.db.fail(ctx, fmt.Sprintf("recent values of %s/%s", k.EquipmentID, k.Type), err)
+		return nil, r.db.fail(ctx, fmt.Sprintf("recent values of %s/%s", k.EquipmentID, k.ID()), err)
 	}
 	slices.Reverse(values)
 	return values, nil
 }
 
+// recentValuesStatement reads the sensor's readings newest first from the index of its
+// type, skipping the other sensors of that type: they are few, and all report.
 func recentValuesStatement(k sensor.Key, n int) statement {
 	return statement{`SELECT value FROM sensor_readings
-		WHERE equipment_id = ? AND sensor_type = ? ORDER BY ts DESC, seq DESC LIMIT ?`,
-		[]any{k.EquipmentID, string(k.Type), n}}
+		WHERE equipment_id = ? AND sensor_type = ? AND sensor_id = ? ORDER BY ts DESC, seq DESC LIMIT ?`,
+		[]any{k.EquipmentID, string(k.Type), k.Sensor, n}}
 }
 
 // History implements ports.ReadingRepository.
@@ -155,22 +267,31 @@ func (r *ReadingRepository) History(ctx context.Context, q ports.HistoryQuery) (
 }
 
 // historyStatement reads, for each sensor type asked for, the latest Limit readings in range
-// (a backward scan of its (equipment_id, sensor_type, ts) index that stops at Limit), then
-// keeps the latest Limit of them all, latest first.
+// of the sensors asked for (a backward scan of its (equipment_id, sensor_type, ts) index that
+// stops at Limit), then keeps the latest Limit of them all, latest first.
 func historyStatement(q ports.HistoryQuery) statement {
-	return statement{`SELECT r.* FROM unnest(?::text[]) AS t (sensor_type)
+	b := withSensors(&builder{}, needsSensors(q.SensorType), q.EquipmentID)
+	b.add("SELECT r.* FROM unnest(")
+	typesWith(b, q.SensorType, q.SensorID)
+	b.add(`) AS t (sensor_type)
 		CROSS JOIN LATERAL (
-			SELECT ` + readingColumns + `, seq FROM sensor_readings s
-			WHERE s.equipment_id = ? AND s.sensor_type = t.sensor_type AND s.ts >= ? AND s.ts < ?
+			SELECT `+readingColumns+`, seq FROM sensor_readings s
+			WHERE s.equipment_id = ? AND s.sensor_type = t.sensor_type AND s.ts >= ? AND s.ts < ?`,
+		q.EquipmentID, q.From, q.To)
+	if q.SensorID != "" {
+		match, args := sensorMatch("s", q.SensorID)
+		b.add(" AND "+match, args...)
+	}
+	return b.add(`
 			ORDER BY s.ts DESC, s.seq DESC LIMIT ?
 		) r
-		ORDER BY r.ts DESC, r.seq DESC LIMIT ?`,
-		[]any{array(typesOf(q.SensorType)), q.EquipmentID, q.From, q.To, q.Limit, q.Limit}}
+		ORDER BY r.ts DESC, r.seq DESC LIMIT ?`, q.Limit, q.Limit).statement()
 }
 
-// averageRow is one bucket of one sensor type.
+// averageRow is one bucket of one sensor.
 type averageRow struct {
 	SensorType string
+	SensorID   string
 	Bucket     time.Time
 	Avg        float64
 	Min        float64
@@ -194,7 +315,7 @@ func (r *ReadingRepository) Averages(ctx context.Context, q ports.HistoryQuery, 
 	out := make([]ports.AveragePoint, len(rows))
 	for i, row := range rows {
 		out[len(rows)-1-i] = ports.AveragePoint{
-			SensorType: sensor.Type(row.SensorType), Bucket: row.Bucket.UTC(),
+			SensorType: sensor.Type(row.SensorType), SensorID: row.SensorID, Bucket: row.Bucket.UTC(),
 			Avg: row.Avg, Min: row.Min, Max: row.Max, Count: row.Count,
 		}
 	}
@@ -202,16 +323,24 @@ func (r *ReadingRepository) Averages(ctx context.Context, q ports.HistoryQuery, 
 }
 
 func averagesStatement(q ports.HistoryQuery, interval time.Duration) statement {
-	return statement{`SELECT sensor_type, ` + epochBucket("ts") + ` AS bucket,
+	b := withSensors(&builder{}, needsSensors(q.SensorType), q.EquipmentID)
+	b.add(`SELECT sensor_type, sensor_id, `+epochBucket("ts")+` AS bucket,
 			avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count
 		FROM sensor_readings
-		WHERE equipment_id = ? AND sensor_type = ANY (?::text[]) AND ts >= ? AND ts < ?
-		GROUP BY bucket, sensor_type
-		ORDER BY bucket DESC, sensor_type DESC LIMIT ?`,
-		[]any{interval.Microseconds(), q.EquipmentID, array(typesOf(q.SensorType)), q.From, q.To, q.Limit}}
+		WHERE equipment_id = ? AND sensor_type = ANY (`, interval.Microseconds(), q.EquipmentID)
+	typesWith(b, q.SensorType, q.SensorID)
+	b.add(") AND ts >= ? AND ts < ?", q.From, q.To)
+	if q.SensorID != "" {
+		match, args := sensorMatch("", q.SensorID)
+		b.add(" AND "+match, args...)
+	}
+	return b.add(`
+		GROUP BY bucket, sensor_type, sensor_id
+		ORDER BY bucket DESC, sensor_type DESC, sensor_id DESC LIMIT ?`, q.Limit).statement()
 }
 
-// Latest implements ports.ReadingRepository: one indexed look-up per sensor type.
+// Latest implements ports.ReadingRepository: one indexed look-up per sensor, within the hour
+// of its newest reading.
 func (r *ReadingRepository) Latest(ctx context.Context, equipmentID string) ([]ports.StoredReading, error) {
 	var rows []readingRow
 	if err := latestStatement(equipmentID).on(r.db.gorm.WithContext(ctx)).Scan(&rows).Error; err != nil {
@@ -224,23 +353,31 @@ func (r *ReadingRepository) Latest(ctx context.Context, equipmentID string) ([]p
 	return out, nil
 }
 
+// latestStatement reads the newest reading of each sensor in the range that sensorsCTE gives
+// it, in the order of sensor.CompareKeys: the contract's types first, in their order.
 func latestStatement(equipmentID string) statement {
-	return statement{`SELECT r.* FROM unnest(?::text[]) WITH ORDINALITY AS t (sensor_type, n)
+	b := withSensors(&builder{}, true, equipmentID)
+	return b.add(`SELECT r.* FROM sensors c
 		CROSS JOIN LATERAL (
-			SELECT ` + readingColumns + ` FROM sensor_readings s
-			WHERE s.equipment_id = ? AND s.sensor_type = t.sensor_type
+			SELECT `+readingColumns+` FROM sensor_readings s
+			WHERE s.equipment_id = ? AND s.sensor_type = c.sensor_type AND s.sensor_id = c.sensor_id
+				AND s.ts >= c.lo AND s.ts < c.hi
 			ORDER BY s.ts DESC, s.seq DESC LIMIT 1
 		) r
-		ORDER BY t.n`,
-		[]any{array(typesOf("")), equipmentID}}
+		ORDER BY array_position(?::text[], r.sensor_type), r.sensor_type, r.sensor_id`,
+		equipmentID, array(typesOf(""))).statement()
 }
 
 // CountByBucket implements ports.ReadingRepository. When buckets are whole hours, the whole
-// hours of [from, to) are counted from the hourly rollup, plus the deltas not folded into it
+// hours of [from, to) are counted from an hourly rollup, plus the deltas not folded into it
 // yet, and only the partial hours at its edges from the readings themselves; otherwise every
 // reading in range is counted. One statement reads them all, in one snapshot: a fold moves
 // counts from the deltas to the rollup without changing the answer.
-func (r *ReadingRepository) CountByBucket(ctx context.Context, equipmentID string, from, to time.Time, bucket time.Duration) ([]ports.BucketCount, error) {
+//
+// The rollup is reading_counts for the readings of every sensor, sensor_reading_counts for
+// those of the sensor the scope names, but for hours whose readings are not all counted by
+// sensor (see migration 0011): those hours' are counted from the readings.
+func (r *ReadingRepository) CountByBucket(ctx context.Context, s ports.SensorScope, from, to time.Time, bucket time.Duration) ([]ports.BucketCount, error) {
 	op := "count readings by bucket"
 	if bucket.Microseconds() <= 0 {
 		return nil, fmt.Errorf("%s: %w", op, ErrBadInterval)
@@ -249,7 +386,7 @@ func (r *ReadingRepository) CountByBucket(ctx context.Context, equipmentID strin
 		Bucket time.Time
 		Count  int64
 	}
-	if err := countByBucketStatement(equipmentID, from, to, bucket).on(r.db.gorm.WithContext(ctx)).Scan(&rows).Error; err != nil {
+	if err := countByBucketStatement(s, from, to, bucket).on(r.db.gorm.WithContext(ctx)).Scan(&rows).Error; err != nil {
 		return nil, r.db.fail(ctx, op, err)
 	}
 	out := make([]ports.BucketCount, len(rows))
@@ -260,47 +397,98 @@ func (r *ReadingRepository) CountByBucket(ctx context.Context, equipmentID strin
 }
 
 // countByBucketStatement counts the readings of [from, to) by bucket. With buckets of whole
-// hours (aligned to the epoch, as the rollup's hours are, so that each hour falls in exactly
-// one bucket) the hours wholly inside the range come from reading_counts and
+// hours (aligned to the epoch, as the rollups' hours are, so that each hour falls in exactly
+// one bucket) the hours wholly inside the range come from the rollups and
 // reading_count_deltas.
-func countByBucketStatement(equipmentID string, from, to time.Time, bucket time.Duration) statement {
+func countByBucketStatement(s ports.SensorScope, from, to time.Time, bucket time.Duration) statement {
 	b := bucket.Microseconds()
-	// Readings of [lo, hi), by bucket; the types name every type so that the
-	// (equipment_id, sensor_type, ts) index serves one equipment.
-	raw := func(lo, hi time.Time) (string, []any) {
-		if equipmentID == "" {
-			return `SELECT ` + epochBucket("ts") + ` AS bucket, count(*) AS n FROM sensor_readings
-				WHERE ts >= ? AND ts < ? GROUP BY 1`, []any{b, lo, hi}
+	eq, id := s.EquipmentID, s.SensorID
+	// rows adds the readings of [lo, hi), by bucket; for one equipment the types name its
+	// sensors' so that the (equipment_id, sensor_type, ts) index serves it.
+	rows := func(q *builder, lo, hi time.Time) {
+		q.add(`SELECT `+epochBucket("ts")+` AS bucket, count(*) AS n FROM sensor_readings WHERE `, b)
+		if eq != "" {
+			q.add("equipment_id = ? AND sensor_type = ANY (", eq)
+			typesWith(q, "", id)
+			q.add(") AND ")
 		}
-		return `SELECT ` + epochBucket("ts") + ` AS bucket, count(*) AS n FROM sensor_readings
-			WHERE equipment_id = ? AND sensor_type = ANY (?::text[]) AND ts >= ? AND ts < ? GROUP BY 1`,
-			[]any{b, equipmentID, array(typesOf("")), lo, hi}
+		q.add("ts >= ? AND ts < ?", lo, hi)
+		if id != "" {
+			match, args := sensorMatch("", id)
+			q.add(" AND "+match, args...)
+		}
+		q.add(" GROUP BY 1")
 	}
 	firstHour, lastHour := from.Truncate(time.Hour), to.Truncate(time.Hour)
 	if firstHour.Before(from) {
 		firstHour = firstHour.Add(time.Hour)
 	}
+	q := withSensors(&builder{}, eq != "", eq)
 	if bucket%time.Hour != 0 || !firstHour.Before(lastHour) {
-		sql, args := raw(from, to)
-		return statement{`SELECT bucket, n AS count FROM (` + sql + `) c ORDER BY bucket`, args}
+		q.add("SELECT bucket, n AS count FROM (")
+		rows(q, from, to)
+		return q.add(") c ORDER BY bucket").statement()
 	}
-	// The rollup's hours and the deltas not folded into it yet.
-	hours, hoursArgs := `SELECT hour, readings FROM reading_counts WHERE hour >= ? AND hour < ?
-			UNION ALL SELECT hour, readings FROM reading_count_deltas WHERE hour >= ? AND hour < ?`,
-		[]any{firstHour, lastHour, firstHour, lastHour}
-	if equipmentID != "" {
-		hours = `SELECT hour, readings FROM reading_counts WHERE equipment_id = ? AND hour >= ? AND hour < ?
-			UNION ALL SELECT hour, readings FROM reading_count_deltas WHERE equipment_id = ? AND hour >= ? AND hour < ?`
-		hoursArgs = []any{equipmentID, firstHour, lastHour, equipmentID, firstHour, lastHour}
+	if id != "" {
+		if eq == "" {
+			q.add("WITH ")
+		} else {
+			q.add(", ")
+		}
+		sensorHours(q, eq, id, firstHour, lastHour)
 	}
-	rollup, rollupArgs := `SELECT `+epochBucket("hour")+` AS bucket, sum(readings) AS n FROM (`+hours+`) h GROUP BY 1`,
-		append([]any{b}, hoursArgs...)
-	head, headArgs := raw(from, firstHour)
-	tail, tailArgs := raw(lastHour, to)
-	args := slices.Concat(rollupArgs, headArgs, tailArgs)
-	return statement{`SELECT bucket, sum(n)::bigint AS count FROM (
-			` + rollup + `
-			UNION ALL ` + head + `
-			UNION ALL ` + tail + `
-		) c GROUP BY bucket ORDER BY bucket`, args}
+	q.add("SELECT bucket, sum(n)::bigint AS count FROM (\n\t\t\tSELECT "+epochBucket("hour")+" AS bucket, sum(n) AS n FROM (", b)
+	if id != "" {
+		q.add("SELECT hour, n FROM hours")
+	} else {
+		// The rollup's hours and the deltas not folded into it yet.
+		where, args := "hour >= ? AND hour < ?", []any{firstHour, lastHour}
+		if eq != "" {
+			where, args = "equipment_id = ? AND "+where, append([]any{eq}, args...)
+		}
+		q.add("SELECT hour, readings AS n FROM reading_counts WHERE "+where, args...)
+		q.add("\n\t\t\tUNION ALL SELECT hour, readings FROM reading_count_deltas WHERE "+where, args...)
+	}
+	q.add(") h GROUP BY 1\n\t\t\tUNION ALL ")
+	rows(q, from, firstHour)
+	q.add("\n\t\t\tUNION ALL ")
+	rows(q, lastHour, to)
+	return q.add("\n\t\t) c GROUP BY bucket HAVING sum(n) > 0 ORDER BY bucket").statement()
+}
+
+// sensorHours adds to q the CTE hours (hour, n): the readings, in the whole hours of
+// [firstHour, lastHour), of the sensors named id, of equipment eq or ("") all. They are
+// summed from sensor_reading_counts and its deltas, but for the hours of an equipment whose
+// readings are not all counted by sensor (unattributed: see migration 0011), which are
+// counted from the readings, of the types that may hold the sensor's: those of its rows by
+// sensor in that hour, and the type named id.
+func sensorHours(q *builder, eq, id string, firstHour, lastHour time.Time) {
+	where, args := "hour >= ? AND hour < ?", []any{firstHour, lastHour}
+	if eq != "" {
+		where, args = "equipment_id = ? AND "+where, append([]any{eq}, args...)
+	}
+	match, matchArgs := sensorMatch("", id)
+	rawMatch, rawMatchArgs := sensorMatch("s", id)
+	q.add(`unattributed_hours AS (
+			SELECT equipment_id, hour FROM reading_counts WHERE `+where+` AND readings > attributed
+			UNION
+			SELECT equipment_id, hour FROM reading_count_deltas WHERE `+where+` AND sensor_type = ''
+		), sensor_hours AS (
+			SELECT equipment_id, hour, sensor_type, readings FROM sensor_reading_counts
+			WHERE `+where+` AND `+match+`
+			UNION ALL
+			SELECT equipment_id, hour, sensor_type, readings FROM reading_count_deltas
+			WHERE `+where+` AND sensor_type <> '' AND `+match+`
+		), hours AS (
+			SELECT hour, readings AS n FROM sensor_hours t
+			WHERE NOT EXISTS (SELECT FROM unattributed_hours u WHERE u.equipment_id = t.equipment_id AND u.hour = t.hour)
+			UNION ALL
+			SELECT u.hour, (SELECT count(*) FROM sensor_readings s
+				WHERE s.equipment_id = u.equipment_id
+					AND s.sensor_type = ANY (ARRAY(SELECT t.sensor_type FROM sensor_hours t
+						WHERE t.equipment_id = u.equipment_id AND t.hour = u.hour) || ?::text)
+					AND s.ts >= u.hour AND s.ts < u.hour + interval '1 hour' AND `+rawMatch+`)
+			FROM unattributed_hours u
+		)
+		`, slices.Concat(args, args, args, matchArgs, args, matchArgs, []any{id}, rawMatchArgs)...)
 }

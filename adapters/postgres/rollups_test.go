@@ -10,17 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/production-line-monitor/plm/adapters/postgres"
+	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
 
 // rollupBatch is a batch of n new readings, ids from first, of machines machines, a reading
-// every 53 seconds from start: several hours and machines, so several deltas.
+// every 53 seconds from start, of the contract's types in turn: several hours, machines and
+// sensors, so several deltas.
 func rollupBatch(first, n, machines int, start time.Time) ports.ProcessedBatch {
 	var b ports.ProcessedBatch
 	last := map[string]time.Time{}
 	for i := range n {
 		eq := fmt.Sprintf("press-%02d", (first+i)%machines)
 		r := newReading(eq, fmt.Sprintf("r-%d", first+i), float64(i), start.Add(time.Duration(first+i)*53*time.Second))
+		r.Type = sensor.Types[(first+i)/machines%len(sensor.Types)]
 		b.Readings = append(b.Readings, r)
 		if r.ReceivedAt.After(last[eq]) {
 			last[eq] = r.ReceivedAt
@@ -32,18 +35,20 @@ func rollupBatch(first, n, machines int, start time.Time) ports.ProcessedBatch {
 	return b
 }
 
-// rollupIsExact fails t unless, for every equipment and hour, the rollup and the deltas not
-// folded yet add up to the readings stored, all read in one snapshot.
+// rollupIsExact fails t unless, for every equipment and hour and for every sensor and hour,
+// the rollups and the deltas not folded yet add up to the readings stored, and
+// reading_counts.attributed to the rollup by sensor, all read in one snapshot.
 func rollupIsExact(t *testing.T, db *postgres.DB) {
 	t.Helper()
 	wrong, err := postgres.QueryInt64(t.Context(), db, countMismatchesSQL)
 	require.NoError(t, err)
-	assert.Zero(t, wrong, "(equipment, hour) pairs whose rollup and deltas do not add up to their readings")
+	assert.Zero(t, wrong, "(equipment, hour) and (sensor, hour) pairs whose rollups and deltas do not add up to their readings")
 }
 
 // countMismatchesSQL counts the (equipment, hour) pairs whose rollup plus deltas differ from
-// the count of their readings.
-const countMismatchesSQL = `SELECT count(*) FROM (
+// the count of their readings, the (sensor, hour) pairs likewise, and the (equipment, hour)
+// pairs whose attributed count differs from their counts by sensor.
+const countMismatchesSQL = `SELECT (SELECT count(*) FROM (
 		SELECT equipment_id, date_bin('1 hour', ts, timestamptz 'epoch') AS hour, count(*) AS n
 		FROM sensor_readings GROUP BY 1, 2
 	) r FULL JOIN (
@@ -52,7 +57,18 @@ const countMismatchesSQL = `SELECT count(*) FROM (
 			UNION ALL SELECT equipment_id, hour, readings FROM reading_count_deltas
 		) c GROUP BY 1, 2
 	) c USING (equipment_id, hour)
-	WHERE r.n IS DISTINCT FROM c.n`
+	WHERE r.n IS DISTINCT FROM c.n) + (SELECT count(*) FROM (
+		SELECT equipment_id, sensor_type, sensor_id, date_bin('1 hour', ts, timestamptz 'epoch') AS hour, count(*) AS n
+		FROM sensor_readings GROUP BY 1, 2, 3, 4
+	) r FULL JOIN (
+		SELECT equipment_id, sensor_type, sensor_id, hour, sum(readings) AS n FROM (
+			SELECT equipment_id, sensor_type, sensor_id, hour, readings FROM sensor_reading_counts
+			UNION ALL SELECT equipment_id, sensor_type, sensor_id, hour, readings FROM reading_count_deltas
+		) c GROUP BY 1, 2, 3, 4
+	) c USING (equipment_id, sensor_type, sensor_id, hour)
+	WHERE r.n IS DISTINCT FROM c.n) + (SELECT count(*) FROM reading_counts r
+	WHERE r.attributed <> coalesce((SELECT sum(c.readings) FROM sensor_reading_counts c
+		WHERE c.equipment_id = r.equipment_id AND c.hour = r.hour), 0))`
 
 func queryCount(t *testing.T, db *postgres.DB, sql string) int64 {
 	t.Helper()
@@ -156,6 +172,9 @@ func TestIntegrationConcurrentFoldsAndWritesCountEachReadingOnce(t *testing.T) {
 			defer func() { writersDone <- struct{}{} }()
 			for b := range batches {
 				batch := rollupBatch((w*batches+b)*per, per, 5, t0)
+				for i := range batch.Readings { // and several sensors of a type
+					batch.Readings[i].SensorID = []string{"", "probe-a", "probe-b"}[i%3]
+				}
 				errs <- s.Writer.WriteBatch(t.Context(), batch)
 				if b%3 == 0 { // redelivered: stored and counted once
 					errs <- s.Writer.WriteBatch(t.Context(), batch)
@@ -229,7 +248,7 @@ func TestIntegrationConcurrentFoldsAndWritesCountEachReadingOnce(t *testing.T) {
 	stored := queryCount(t, db, "SELECT count(*) FROM sensor_readings")
 	assert.Equal(t, int64(writers*batches*per), stored)
 	assert.Equal(t, stored, queryCount(t, db, "SELECT coalesce(sum(readings), 0)::bigint FROM reading_counts"))
-	series, err := s.Readings.CountByBucket(t.Context(), "", t0.Truncate(24*time.Hour), t0.Add(30*24*time.Hour), time.Hour)
+	series, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, t0.Truncate(24*time.Hour), t0.Add(30*24*time.Hour), time.Hour)
 	require.NoError(t, err)
 	var total int64
 	for _, c := range series {

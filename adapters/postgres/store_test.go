@@ -36,7 +36,7 @@ func TestIntegrationContractByCopy(t *testing.T) {
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
 func newReading(eq, id string, v float64, ts time.Time) ports.StoredReading {
-	r, err := sensor.NewReading(id, eq, sensor.Temperature, v, "celsius", ts, ts.Add(time.Millisecond))
+	r, err := sensor.NewReading(id, eq, sensor.Temperature, "", v, "celsius", ts, ts.Add(time.Millisecond))
 	if err != nil {
 		panic(err)
 	}
@@ -103,6 +103,20 @@ func TestIntegrationOpenSizesThePoolAndSetsTheStatementTimeout(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantTimeout, got)
 		})
+	}
+}
+
+// TestIntegrationOpenTurnsJITOff checks that the pool's connections plan without JIT
+// compilation (see poolConfig), unless the URL asks for it.
+func TestIntegrationOpenTurnsJITOff(t *testing.T) {
+	requireServer(t)
+	for url, want := range map[string]string{sharedURL(t): "off", sharedURL(t) + "&jit=on": "on"} {
+		db, err := postgres.Open(t.Context(), postgres.Config{URL: url}, nil)
+		require.NoError(t, err)
+		got, err := postgres.QueryString(t.Context(), db, "SHOW jit")
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "jit with %s", redacted(url))
+		require.NoError(t, db.Close())
 	}
 }
 
@@ -221,7 +235,7 @@ func zero() float64 { return 0 }
 
 func TestBucketsShorterThanAMicrosecondAreRefused(t *testing.T) {
 	r := postgres.NewReadingRepository(nil) // refused before the database is asked
-	_, err := r.CountByBucket(t.Context(), "", t0, t0.Add(time.Hour), time.Nanosecond)
+	_, err := r.CountByBucket(t.Context(), ports.SensorScope{}, t0, t0.Add(time.Hour), time.Nanosecond)
 	assert.ErrorIs(t, err, postgres.ErrBadInterval)
 	_, err = r.Averages(t.Context(), ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 10}, 0)
 	assert.ErrorIs(t, err, postgres.ErrBadInterval)
@@ -274,7 +288,7 @@ func TestIntegrationCountByBucketEqualsARawCount(t *testing.T) {
 		for _, eq := range []string{"", "press-02"} {
 			for i, rg := range ranges {
 				t.Run(fmt.Sprintf("%s/%q/%d", bucket, eq, i), func(t *testing.T) {
-					got, err := s.Readings.CountByBucket(t.Context(), eq, rg.from, rg.to, bucket)
+					got, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{EquipmentID: eq}, rg.from, rg.to, bucket)
 					require.NoError(t, err)
 					assert.Equal(t, want(eq, rg.from, rg.to, bucket), got)
 				})
@@ -316,7 +330,7 @@ func TestIntegrationConcurrentWritersAndReaders(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	counts, err := s.Readings.CountByBucket(t.Context(), "", t0, t0.Add(24*time.Hour), 24*time.Hour)
+	counts, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, t0, t0.Add(24*time.Hour), 24*time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, []ports.BucketCount{{Bucket: t0.Truncate(24 * time.Hour), Count: writers * batches * per}}, counts)
 	sessions, err := s.Equipment.Sessions(t.Context(), "", t0, t0.Add(time.Hour))

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/production-line-monitor/plm/domain/sensor"
@@ -17,10 +18,19 @@ import (
 const (
 	fieldSeen      = "seen"    // LastSeenAt
 	fieldAnomaly   = "anomaly" // LastAnomalyAt
-	fieldReadingAt = "t:"      // + sensor type: the timestamp of the reading kept
-	fieldReading   = "r:"      // + sensor type: the reading kept, as JSON (liveReading)
-	fieldNone      = "n:"      // + sensor type: known to have no reading (set by Warm)
+	fieldReadingAt = "t:"      // + sensor slot: the timestamp of the reading kept
+	fieldReading   = "r:"      // + sensor slot: the reading kept, as JSON (liveReading)
+	fieldComplete  = "warm"    // set by Warm: every sensor the database knew has its reading here
 )
+
+// slot names a sensor among an equipment's fields: its type, for the sensor that is its type
+// (as earlier versions named every sensor), else its type, '/' and its id ('/' is in neither).
+func slot(r sensor.Reading) string {
+	if r.SensorID == "" {
+		return string(r.Type)
+	}
+	return string(r.Type) + "/" + r.SensorID
+}
 
 // moveTimes moves times forward. KEYS[1] is the equipment's hash; ARGV holds pairs of a
 // field and a time: the field takes the time unless it holds a later one.
@@ -34,24 +44,20 @@ end
 return 0
 `)
 
-// keepReadings keeps the newest reading of each sensor type. KEYS[1] is the equipment's
-// hash. ARGV[1] is a count n, followed by n triples of a sensor type, a reading's timestamp
-// and the reading: the reading is kept unless the one kept for its type has a later
-// timestamp (on a tie, the one written last wins). The sensor types after the triples, if
-// any, are marked as having no reading unless one is kept.
+// keepReadings keeps the newest reading of each sensor. KEYS[1] is the equipment's hash.
+// ARGV[1] is a count n, followed by n triples of a sensor slot, a reading's timestamp and the
+// reading: the reading is kept unless the one kept for its sensor has a later timestamp (on a
+// tie, the one written last wins). An argument after the triples marks the hash complete.
 var keepReadings = newScript(`
 local n = tonumber(ARGV[1])
 for i = 2, 1 + 3 * n, 3 do
   local held = tonumber(redis.call('HGET', KEYS[1], 't:' .. ARGV[i]))
   if held == nil or tonumber(ARGV[i + 1]) >= held then
     redis.call('HSET', KEYS[1], 't:' .. ARGV[i], ARGV[i + 1], 'r:' .. ARGV[i], ARGV[i + 2])
-    redis.call('HDEL', KEYS[1], 'n:' .. ARGV[i])
   end
 end
-for i = 2 + 3 * n, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], 'r:' .. ARGV[i]) == 0 then
-    redis.call('HSET', KEYS[1], 'n:' .. ARGV[i], '1')
-  end
+if #ARGV > 1 + 3 * n then
+  redis.call('HSET', KEYS[1], 'warm', '1')
 end
 return 0
 `)
@@ -61,6 +67,7 @@ type liveReading struct {
 	ID          string  `json:"id"`
 	EquipmentID string  `json:"equipmentId"`
 	SensorType  string  `json:"sensorType"`
+	SensorID    string  `json:"sensorId,omitempty"`
 	Value       float64 `json:"value"`
 	Unit        string  `json:"unit"`
 	Timestamp   int64   `json:"timestamp"`
@@ -145,41 +152,40 @@ func (s *LiveStore) Record(ctx context.Context, readings []ports.StoredReading) 
 	return s.runAll(ctx, "record readings", keepReadings, ids, calls)
 }
 
-// Warm implements ports.LiveStore: latest is kept as Record keeps it, and every sensor type
-// of which no reading is kept afterwards is marked as having none.
+// Warm implements ports.LiveStore: latest is kept as Record keeps it, and the equipment is
+// marked complete: from then on, every sensor the database knew has its reading in the hash,
+// and every later reading is recorded into it.
 func (s *LiveStore) Warm(ctx context.Context, equipmentID string, latest []ports.StoredReading) error {
 	args, err := readingArgs(latest)
 	if err != nil {
 		return fmt.Errorf("warm live equipment %s: %w", equipmentID, err)
 	}
-	for _, t := range sensor.Types {
-		args = append(args, string(t))
-	}
+	args = append(args, fieldComplete)
 	return s.runAll(ctx, "warm live equipment", keepReadings, []string{equipmentID},
 		[]call{{keys: []string{s.c.key("live", equipmentID)}, args: args}})
 }
 
 // readingArgs are the arguments of keepReadings for readings of one equipment: the newest
-// reading of each sensor type (of equal timestamps, the last).
+// reading of each sensor (of equal timestamps, the last).
 func readingArgs(readings []ports.StoredReading) ([]string, error) {
-	newest := make(map[sensor.Type]ports.StoredReading)
+	newest := make(map[string]ports.StoredReading)
 	for _, r := range readings {
-		if held, ok := newest[r.Type]; !ok || r.Timestamp.UnixMicro() >= held.Timestamp.UnixMicro() {
-			newest[r.Type] = r
+		if held, ok := newest[slot(r.Reading)]; !ok || r.Timestamp.UnixMicro() >= held.Timestamp.UnixMicro() {
+			newest[slot(r.Reading)] = r
 		}
 	}
-	args := make([]string, 1, 1+3*len(newest)+len(sensor.Types))
+	args := make([]string, 1, 2+3*len(newest))
 	args[0] = strconv.Itoa(len(newest))
-	for _, typ := range slices.Sorted(maps.Keys(newest)) {
-		r := newest[typ]
+	for _, sl := range slices.Sorted(maps.Keys(newest)) {
+		r := newest[sl]
 		doc, err := json.Marshal(liveReading{
-			ID: r.ID, EquipmentID: r.EquipmentID, SensorType: string(r.Type), Value: r.Value, Unit: r.Unit,
+			ID: r.ID, EquipmentID: r.EquipmentID, SensorType: string(r.Type), SensorID: r.SensorID, Value: r.Value, Unit: r.Unit,
 			Timestamp: r.Timestamp.UnixMicro(), ReceivedAt: r.ReceivedAt.UnixMicro(), Anomalous: r.Anomalous,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("encode reading %s/%s: %w", r.EquipmentID, r.ID, err)
 		}
-		args = append(args, string(typ), strconv.FormatInt(r.Timestamp.UnixMicro(), 10), string(doc))
+		args = append(args, sl, strconv.FormatInt(r.Timestamp.UnixMicro(), 10), string(doc))
 	}
 	return args, nil
 }
@@ -218,20 +224,22 @@ func (s *LiveStore) Live(ctx context.Context, equipmentID string) (ports.LiveEqu
 			return ports.LiveEquipment{}, fmt.Errorf("%s: %s: %w", op, fieldAnomaly, err)
 		}
 	}
-	live.Complete = true
-	for _, t := range sensor.Types {
-		doc, ok := fields[fieldReading+string(t)]
+	// Complete once warmed, and only then: readings recorded since the hash was made need not
+	// be every sensor's (after a restart of Redis, say). A hash warmed by an earlier version
+	// is warmed again, once.
+	_, live.Complete = fields[fieldComplete]
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		sl, ok := strings.CutPrefix(f, fieldReading)
 		if !ok {
-			_, none := fields[fieldNone+string(t)]
-			live.Complete = live.Complete && none
 			continue
 		}
-		r, err := decodeReading(doc)
+		r, err := decodeReading(fields[f])
 		if err != nil {
-			return ports.LiveEquipment{}, fmt.Errorf("%s: %s: %w", op, t, err)
+			return ports.LiveEquipment{}, fmt.Errorf("%s: %s: %w", op, sl, err)
 		}
 		live.Latest = append(live.Latest, r)
 	}
+	slices.SortFunc(live.Latest, func(a, b ports.StoredReading) int { return sensor.CompareKeys(a.Key(), b.Key()) })
 	return live, nil
 }
 
@@ -250,7 +258,7 @@ func decodeReading(doc string) (ports.StoredReading, error) {
 	if err := json.Unmarshal([]byte(doc), &lr); err != nil {
 		return ports.StoredReading{}, fmt.Errorf("decode reading: %w", err)
 	}
-	r, err := sensor.NewReading(lr.ID, lr.EquipmentID, sensor.Type(lr.SensorType), lr.Value, lr.Unit,
+	r, err := sensor.NewReading(lr.ID, lr.EquipmentID, sensor.Type(lr.SensorType), lr.SensorID, lr.Value, lr.Unit,
 		time.UnixMicro(lr.Timestamp), time.UnixMicro(lr.ReceivedAt))
 	if err != nil {
 		return ports.StoredReading{}, fmt.Errorf("decode reading: %w", err)

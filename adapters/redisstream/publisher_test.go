@@ -54,7 +54,7 @@ func unreachable(t testing.TB) *redis.Client {
 
 func reading(t testing.TB, id, equipmentID string, value float64) sensor.Reading {
 	t.Helper()
-	r, err := sensor.NewReading(id, equipmentID, sensor.Temperature, value, "C", t0.Add(time.Duration(value)*time.Second), t0.Add(time.Hour))
+	r, err := sensor.NewReading(id, equipmentID, sensor.Temperature, "", value, "C", t0.Add(time.Duration(value)*time.Second), t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func (g *gatedWriter) calls() []ports.ProcessedBatch {
 func batchOf(t *testing.T, partition int) ports.ProcessedBatch {
 	t.Helper()
 	eq := fmt.Sprintf("press-%02d", partition)
-	r, err := sensor.NewReading(eq+"-r", eq, sensor.Temperature, 1, "", time.Unix(1e9, 0), time.Unix(1e9, 0))
+	r, err := sensor.NewReading(eq+"-r", eq, sensor.Temperature, "", 1, "", time.Unix(1e9, 0), time.Unix(1e9, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ type alarmRow struct {
 	ID           string
 	EquipmentID  string
 	SensorType   string
+	SensorID     string
 	State        string
 	Severity     string
 	OpenedAt     int64
@@ -56,14 +57,14 @@ func (r alarmRow) alarm() alarm.Alarm {
 	// The column's CHECK constraint holds the names; a row from before has the default.
 	ev, _ := anomaly.UnmarshalFinding(r.Cause, r.EvidenceStatistic, r.EvidenceLimit, int(r.EvidenceWindow))
 	return alarm.Alarm{ID: r.ID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
-		State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: fromMicros(r.OpenedAt),
+		Sensor: r.SensorID, State: alarm.State(r.State), Severity: anomaly.Severity(r.Severity), OpenedAt: fromMicros(r.OpenedAt),
 		FirstAt: fromMicros(r.FirstAt), LastAt: fromMicros(r.LastAt), Count: int(r.ReadingCount), PeakZ: r.PeakZ,
 		ClearedAt: fromNullMicros(r.ClearedAt), AckBy: r.AckBy, AckComment: r.AckComment, AckAt: fromNullMicros(r.AckAt),
 		Flapping: r.Flapping, RulesVersion: r.RulesVersion, Calm: int(r.Calm), CalmSince: fromNullMicros(r.CalmSince),
 		Cause: ev.Check, Evidence: ev, IncidentID: r.IncidentID}
 }
 
-const alarmCols = 20
+const alarmCols = 21
 
 // upsertAlarms inserts or updates the batch's alarms (their latest version each, cleared
 // ones first): an update never touches the acknowledgement, and moves the state only to
@@ -72,12 +73,12 @@ func upsertAlarms(tx *gorm.DB, writes []alarm.Alarm) error {
 	for chunk := range slices.Chunk(alarm.Latest(writes), maxVariables/alarmCols) {
 		args := make([]any, 0, len(chunk)*alarmCols)
 		for _, a := range chunk {
-			args = append(args, a.ID, a.EquipmentID, string(a.SensorType), string(a.State), string(a.Severity),
+			args = append(args, a.ID, a.EquipmentID, string(a.SensorType), a.Sensor, string(a.State), string(a.Severity),
 				micros(a.OpenedAt), micros(a.FirstAt), micros(a.LastAt), a.Count, a.PeakZ, nullMicros(a.ClearedAt),
 				boolInt(a.Flapping), a.RulesVersion, a.Calm, nullMicros(a.CalmSince), a.Cause.String(),
 				a.Evidence.Statistic, a.Evidence.Limit, a.Evidence.Window, a.IncidentID)
 		}
-		q := multiRow(`INSERT INTO alarms (id, equipment_id, sensor_type, state, severity, opened_at, first_at, last_at,
+		q := multiRow(`INSERT INTO alarms (id, equipment_id, sensor_type, sensor_id, state, severity, opened_at, first_at, last_at,
 			reading_count, peak_z, cleared_at, flapping, rules_version, calm, calm_since, cause, evidence_statistic,
 			evidence_limit, evidence_window, incident_id)`, alarmCols, len(chunk),
 			`ON CONFLICT (id) DO UPDATE SET
@@ -97,14 +98,15 @@ func upsertAlarms(tx *gorm.DB, writes []alarm.Alarm) error {
 func (r *AlarmRepository) Latest(ctx context.Context, k sensor.Key, since time.Time) (*alarm.Alarm, []time.Time, error) {
 	db := r.db.gorm.WithContext(ctx)
 	var rows []alarmRow
-	err := db.Table("alarms").Where("equipment_id = ? AND sensor_type = ?", k.EquipmentID, string(k.Type)).
-		Order("opened_at DESC, id DESC").Limit(1).Find(&rows).Error
+	ofSensor := func() *gorm.DB {
+		return db.Table("alarms").Where("equipment_id = ? AND sensor_type = ? AND sensor_id = ?", k.EquipmentID, string(k.Type), k.Sensor)
+	}
+	err := ofSensor().Order("opened_at DESC, id DESC").Limit(1).Find(&rows).Error
 	if err != nil {
 		return nil, nil, r.db.fail(ctx, "latest alarm", err)
 	}
 	var opened []int64
-	err = db.Table("alarms").Where("equipment_id = ? AND sensor_type = ? AND opened_at >= ?", k.EquipmentID, string(k.Type), micros(since)).
-		Order("opened_at").Pluck("opened_at", &opened).Error
+	err = ofSensor().Where("opened_at >= ?", micros(since)).Order("opened_at").Pluck("opened_at", &opened).Error
 	if err != nil {
 		return nil, nil, r.db.fail(ctx, "alarm openings", err)
 	}
@@ -136,6 +138,7 @@ func matchingAlarms(db *gorm.DB, q ports.AlarmQuery) *gorm.DB {
 	if q.SensorType != "" {
 		db = db.Where("sensor_type = ?", string(q.SensorType))
 	}
+	db = whereSensor(db, q.SensorID)
 	if len(q.Severities) > 0 {
 		db = db.Where("severity IN ?", strs(q.Severities))
 	}
@@ -229,7 +232,7 @@ func (r *AlarmRepository) AnyOpen(ctx context.Context, equipmentID string) (bool
 }
 
 // Stats implements ports.AlarmRepository.
-func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, to time.Time) (ports.AlarmStats, error) {
+func (r *AlarmRepository) Stats(ctx context.Context, scope ports.SensorScope, from, to time.Time) (ports.AlarmStats, error) {
 	var rows []struct {
 		Severity     string
 		Opened       int64
@@ -238,7 +241,7 @@ func (r *AlarmRepository) Stats(ctx context.Context, equipmentID string, from, t
 		Cleared      int64
 		ClearMicros  int64
 	}
-	err := matchingAlarms(r.db.gorm.WithContext(ctx), ports.AlarmQuery{EquipmentID: equipmentID, From: from, To: to}).
+	err := matchingAlarms(r.db.gorm.WithContext(ctx), ports.AlarmQuery{EquipmentID: scope.EquipmentID, SensorID: scope.SensorID, From: from, To: to}).
 		Select(`severity, count(*) AS opened,
 			count(ack_at) AS acknowledged, coalesce(sum(ack_at - opened_at), 0) AS ack_micros,
 			count(cleared_at) AS cleared, coalesce(sum(cleared_at - opened_at), 0) AS clear_micros`).

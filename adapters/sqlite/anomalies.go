@@ -26,6 +26,7 @@ type anomalyRow struct {
 	EquipmentID string
 	ReadingID   string
 	SensorType  string
+	SensorID    string
 	Value       float64
 	ZScore      float64
 	Mean        float64
@@ -39,7 +40,7 @@ type anomalyRow struct {
 func (r anomalyRow) anomaly() anomaly.Anomaly {
 	return anomaly.Anomaly{
 		ID: r.ID, ReadingID: r.ReadingID, EquipmentID: r.EquipmentID, SensorType: sensor.Type(r.SensorType),
-		Value: r.Value, ZScore: r.ZScore, Mean: r.Mean, StdDev: r.StdDev, WindowSize: int(r.WindowSize),
+		SensorID: r.SensorID, Value: r.Value, ZScore: r.ZScore, Mean: r.Mean, StdDev: r.StdDev, WindowSize: int(r.WindowSize),
 		Severity: anomaly.Severity(r.Severity), Timestamp: fromMicros(r.Ts), DetectedAt: fromMicros(r.DetectedAt),
 	}
 }
@@ -65,6 +66,7 @@ func matching(db *gorm.DB, q ports.AnomalyQuery) *gorm.DB {
 	if q.SensorType != "" {
 		db = db.Where("sensor_type = ?", string(q.SensorType))
 	}
+	db = whereSensor(db, q.SensorID)
 	if len(q.Severities) > 0 {
 		sev := make([]string, len(q.Severities))
 		for i, s := range q.Severities {
@@ -73,6 +75,14 @@ func matching(db *gorm.DB, q ports.AnomalyQuery) *gorm.DB {
 		db = db.Where("severity IN ?", sev)
 	}
 	return between(db, q.From, q.To)
+}
+
+// whereSensor narrows db to the rows of the sensor named id (see matchesSensor), or all for "".
+func whereSensor(db *gorm.DB, id string) *gorm.DB {
+	if id == "" {
+		return db
+	}
+	return db.Where(matchesSensor, map[string]any{"sensor": id})
 }
 
 // Find implements ports.AnomalyRepository. The count and the page are read in one
@@ -110,12 +120,12 @@ func (r *AnomalyRepository) Find(ctx context.Context, q ports.AnomalyQuery) ([]a
 }
 
 // CountBySeverity implements ports.AnomalyRepository. Zero times are open ends.
-func (r *AnomalyRepository) CountBySeverity(ctx context.Context, equipmentID string, from, to time.Time) (map[anomaly.Severity]int64, error) {
+func (r *AnomalyRepository) CountBySeverity(ctx context.Context, scope ports.SensorScope, from, to time.Time) (map[anomaly.Severity]int64, error) {
 	var rows []struct {
 		Severity string
 		Count    int64
 	}
-	err := matching(r.db.gorm.WithContext(ctx), ports.AnomalyQuery{EquipmentID: equipmentID, From: from, To: to}).
+	err := matching(r.db.gorm.WithContext(ctx), ports.AnomalyQuery{EquipmentID: scope.EquipmentID, SensorID: scope.SensorID, From: from, To: to}).
 		Select("severity, count(*) AS count").Group("severity").Scan(&rows).Error
 	if err != nil {
 		return nil, r.db.fail(ctx, "count anomalies by severity", err)
@@ -128,12 +138,12 @@ func (r *AnomalyRepository) CountBySeverity(ctx context.Context, equipmentID str
 }
 
 // CountDetectedSince implements ports.AnomalyRepository.
-func (r *AnomalyRepository) CountDetectedSince(ctx context.Context, equipmentID string, since time.Time) (int64, error) {
+func (r *AnomalyRepository) CountDetectedSince(ctx context.Context, scope ports.SensorScope, since time.Time) (int64, error) {
 	var n int64
-	err := r.db.gorm.WithContext(ctx).Table("anomalies").
-		Where("equipment_id = ? AND detected_at >= ?", equipmentID, micros(since)).Count(&n).Error
-	if err != nil {
-		return 0, r.db.fail(ctx, "count anomalies of "+equipmentID+" detected since", err)
+	db := r.db.gorm.WithContext(ctx).Table("anomalies").
+		Where("equipment_id = ? AND detected_at >= ?", scope.EquipmentID, micros(since))
+	if err := whereSensor(db, scope.SensorID).Count(&n).Error; err != nil {
+		return 0, r.db.fail(ctx, "count anomalies of "+scope.EquipmentID+" detected since", err)
 	}
 	return n, nil
 }

@@ -108,7 +108,7 @@ func upsertSightings(tx *gorm.DB, sightings []ports.Sighting) error {
 	return nil
 }
 
-const readingCols = 8
+const readingCols = 9
 
 // insertReadings inserts the readings not stored yet and returns which ones it inserted.
 func insertReadings(tx *gorm.DB, readings []ports.StoredReading) (map[ports.ReadingRef]bool, error) {
@@ -116,10 +116,10 @@ func insertReadings(tx *gorm.DB, readings []ports.StoredReading) (map[ports.Read
 	for chunk := range slices.Chunk(readings, maxVariables/readingCols) {
 		args := make([]any, 0, len(chunk)*readingCols)
 		for _, r := range chunk {
-			args = append(args, r.EquipmentID, r.ID, string(r.Type), r.Value, r.Unit,
+			args = append(args, r.EquipmentID, r.ID, string(r.Type), r.SensorID, r.Value, r.Unit,
 				micros(r.Timestamp), micros(r.ReceivedAt), boolInt(r.Anomalous))
 		}
-		q := multiRow("INSERT INTO sensor_readings (equipment_id, reading_id, sensor_type, value, unit, ts, received_at, anomalous)",
+		q := multiRow("INSERT INTO sensor_readings ("+readingColumns+")",
 			readingCols, len(chunk), "ON CONFLICT DO NOTHING RETURNING equipment_id, reading_id")
 		if err := scanRefs(tx.Raw(q, args...), added); err != nil {
 			return nil, fmt.Errorf("insert %d readings: %w", len(chunk), err)
@@ -145,7 +145,7 @@ func scanRefs(q *gorm.DB, into map[ports.ReadingRef]bool) error {
 	return rows.Err()
 }
 
-const anomalyCols = 12
+const anomalyCols = 13
 
 // insertAnomalies inserts the anomalies of the readings in added.
 func insertAnomalies(tx *gorm.DB, all []anomaly.Anomaly, added map[ports.ReadingRef]bool) error {
@@ -158,11 +158,11 @@ func insertAnomalies(tx *gorm.DB, all []anomaly.Anomaly, added map[ports.Reading
 	for chunk := range slices.Chunk(fresh, maxVariables/anomalyCols) {
 		args := make([]any, 0, len(chunk)*anomalyCols)
 		for _, a := range chunk {
-			args = append(args, a.ID, a.EquipmentID, a.ReadingID, string(a.SensorType), a.Value, a.ZScore, a.Mean,
-				a.StdDev, int64(a.WindowSize), string(a.Severity), micros(a.Timestamp), micros(a.DetectedAt))
+			args = append(args, a.ID, a.EquipmentID, a.ReadingID, string(a.SensorType), a.SensorID, a.Value, a.ZScore,
+				a.Mean, a.StdDev, int64(a.WindowSize), string(a.Severity), micros(a.Timestamp), micros(a.DetectedAt))
 		}
-		q := multiRow(`INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, value, z_score, mean,
-			std_dev, window_size, severity, ts, detected_at)`, anomalyCols, len(chunk), "ON CONFLICT DO NOTHING")
+		q := multiRow(`INSERT INTO anomalies (id, equipment_id, reading_id, sensor_type, sensor_id, value, z_score,
+			mean, std_dev, window_size, severity, ts, detected_at)`, anomalyCols, len(chunk), "ON CONFLICT DO NOTHING")
 		if err := tx.Exec(q, args...).Error; err != nil {
 			return fmt.Errorf("insert %d anomalies: %w", len(chunk), err)
 		}

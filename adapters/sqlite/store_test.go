@@ -54,7 +54,7 @@ func TestContract(t *testing.T) {
 var t0 = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
 func newReading(eq, id string, v float64, ts time.Time) ports.StoredReading {
-	r, err := sensor.NewReading(id, eq, sensor.Temperature, v, "celsius", ts, ts.Add(time.Millisecond))
+	r, err := sensor.NewReading(id, eq, sensor.Temperature, "", v, "celsius", ts, ts.Add(time.Millisecond))
 	if err != nil {
 		panic(err)
 	}
@@ -95,7 +95,7 @@ func TestMigrationsAreAppliedOnce(t *testing.T) {
 
 	applied, err := sqlite.AppliedMigrations(t.Context(), again)
 	require.NoError(t, err)
-	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6}, applied)
+	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7}, applied)
 }
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
@@ -171,7 +171,7 @@ func TestReadingOfUnregisteredEquipmentIsAConflict(t *testing.T) {
 func TestBucketsShorterThanAMicrosecondAreRefused(t *testing.T) {
 	db, _ := open(t)
 	r := sqlite.NewReadingRepository(db)
-	_, err := r.CountByBucket(t.Context(), "", t0, t0.Add(time.Hour), time.Nanosecond)
+	_, err := r.CountByBucket(t.Context(), ports.SensorScope{}, t0, t0.Add(time.Hour), time.Nanosecond)
 	assert.ErrorIs(t, err, sqlite.ErrBadInterval)
 	_, err = r.Averages(t.Context(), ports.HistoryQuery{EquipmentID: "press-01", From: t0, To: t0.Add(time.Hour), Limit: 10}, 0)
 	assert.ErrorIs(t, err, sqlite.ErrBadInterval)
@@ -206,7 +206,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	counts, err := s.Readings.CountByBucket(t.Context(), "", t0, t0.Add(24*time.Hour), 24*time.Hour)
+	counts, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, t0, t0.Add(24*time.Hour), 24*time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, []ports.BucketCount{{Bucket: t0.Truncate(24 * time.Hour), Count: writers * batches * per}}, counts)
 }
@@ -220,7 +220,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 		batch := ports.ProcessedBatch{Readings: make([]ports.StoredReading, size)}
 		for i := range size {
 			eq := fmt.Sprintf("press-%02d", i%machines)
-			r, err := sensor.NewReading(fmt.Sprintf("r-%d", n), eq, sensor.Types[(i/machines)%len(sensor.Types)],
+			r, err := sensor.NewReading(fmt.Sprintf("r-%d", n), eq, sensor.Types[(i/machines)%len(sensor.Types)], "",
 				float64(i%97), "celsius", t0.Add(time.Duration(n)*time.Millisecond), t0.Add(time.Duration(n)*time.Millisecond))
 			if err != nil {
 				b.Fatal(err)

@@ -21,17 +21,26 @@ import (
 // TopicReadingsReceived is the topic of ports.ReadingsReceived events.
 const TopicReadingsReceived = "plm.readings.received"
 
-// Payloads are in one of two formats, told apart by their first byte:
+// Payloads are in one of three formats, told apart by their first byte:
 //
-//   - the binary format (formatBinary), which Marshal writes: a uvarint count of readings,
-//     then each reading as its id, equipment id, sensor type index, value (IEEE 754 bits,
-//     little-endian), unit, timestamp and time of receipt, strings as a uvarint length and
-//     bytes, times as a varint of Unix seconds and a uvarint of nanoseconds;
-//   - JSON ({"readings": [...]}, see wireReading), which earlier versions wrote: messages
-//     they queued are still read.
+//   - the binary format with sensors (formatSensors), which Marshal writes: a uvarint count
+//     of readings, then each reading as its id, equipment id, sensor type, value (IEEE 754
+//     bits, little-endian), unit, sensor id, timestamp and time of receipt; strings as a
+//     uvarint length and bytes, times as a varint of Unix seconds and a uvarint of
+//     nanoseconds; the type as the index of one of the contract's four in sensor.Types, or
+//     typeByName and the name of a declared type;
+//   - the binary format (formatBinary) of earlier versions: the same without the sensor id,
+//     and with the contract's four types only;
+//   - JSON ({"readings": [...]}, see wireReading), which earlier versions still wrote.
 //
-// Both are stored formats: messages queued by one version are read by the next.
-const formatBinary byte = 0x02
+// All are stored formats: messages queued by one version are read by the next.
+const (
+	formatBinary  byte = 0x02
+	formatSensors byte = 0x04
+)
+
+// typeByName, in place of a type's index, says that the type's name follows.
+const typeByName byte = 0xff
 
 // formatBatch starts the payload of a message made by NewBatch: the payloads of its
 // messages, each as a uvarint length and bytes.
@@ -56,24 +65,27 @@ type wireEvent struct {
 func Marshal(uuid string, e ports.ReadingsReceived) (*message.Message, error) {
 	// Beside its strings, a reading takes at most: three string lengths (ids and units are
 	// short: two bytes each), the type, the value, and two times of up to 10 + 5 bytes.
-	const fixed = 3*2 + 1 + 8 + 2*(binary.MaxVarintLen64+5)
+	const fixed = 4*2 + 1 + 8 + 2*(binary.MaxVarintLen64+5)
 	size := 1 + binary.MaxVarintLen64
 	for _, r := range e.Readings {
-		size += len(r.ID) + len(r.EquipmentID) + len(r.Unit) + fixed
+		size += len(r.ID) + len(r.EquipmentID) + len(r.Unit) + len(r.SensorID) + fixed
 	}
 	b := make([]byte, 1, size)
-	b[0] = formatBinary
+	b[0] = formatSensors
 	b = binary.AppendUvarint(b, uint64(len(e.Readings)))
 	for _, r := range e.Readings {
-		typ := slices.Index(sensor.Types, r.Type)
-		if typ < 0 {
-			return nil, fmt.Errorf("encode readings: %w", sensor.ErrUnknownType)
-		}
 		b = appendString(b, r.ID)
 		b = appendString(b, r.EquipmentID)
-		b = append(b, byte(typ))
+		if typ := slices.Index(sensor.Types, r.Type); typ >= 0 {
+			b = append(b, byte(typ))
+		} else if sensor.ValidTypeName(string(r.Type)) {
+			b = appendString(append(b, typeByName), string(r.Type))
+		} else {
+			return nil, fmt.Errorf("encode readings: %w %q", sensor.ErrUnknownType, r.Type)
+		}
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Value))
 		b = appendString(b, r.Unit)
+		b = appendString(b, r.SensorID)
 		b = appendTime(b, r.Timestamp)
 		b = appendTime(b, r.ReceivedAt)
 	}
@@ -140,8 +152,9 @@ func (d *decoder) fail() {
 	d.b = nil
 }
 
-// decodeBinary appends the readings of a binary payload (its format byte removed) to out.
-func decodeBinary(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
+// decodeBinary appends the readings of a binary payload (its format byte removed) to out;
+// withSensors tells formatSensors from formatBinary.
+func decodeBinary(b []byte, out []sensor.Reading, withSensors bool) ([]sensor.Reading, error) {
 	d := decoder{b: b}
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(b)) { // every reading takes several bytes
@@ -150,20 +163,32 @@ func decodeBinary(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
 	for i := range int(n) {
 		id, eq := d.str(), d.str()
 		var typ sensor.Type
-		if len(d.b) < 9 {
+		switch {
+		case len(d.b) == 0:
 			d.fail()
-		} else {
-			if int(d.b[0]) < len(sensor.Types) {
-				typ = sensor.Types[d.b[0]]
+		case int(d.b[0]) < len(sensor.Types):
+			typ = sensor.Types[d.b[0]]
+			d.b = d.b[1:]
+		case d.b[0] == typeByName && withSensors:
+			d.b = d.b[1:]
+			if typ = sensor.Type(d.str()); typ == "" {
+				typ = "?" // refused below
 			}
+		default:
 			d.b = d.b[1:]
 		}
 		var value float64
-		if d.err == nil {
+		if len(d.b) < 8 {
+			d.fail()
+		} else {
 			value = math.Float64frombits(binary.LittleEndian.Uint64(d.b))
 			d.b = d.b[8:]
 		}
 		unit := d.str()
+		var sensorID string
+		if withSensors {
+			sensorID = d.str()
+		}
 		ts, received := d.time(), d.time()
 		if d.err != nil {
 			return out, d.err
@@ -171,7 +196,7 @@ func decodeBinary(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
 		if typ == "" {
 			return out, fmt.Errorf("reading %d: %w", i, sensor.ErrUnknownType)
 		}
-		r, err := sensor.NewReading(id, eq, typ, value, unit, ts, received)
+		r, err := sensor.NewReading(id, eq, typ, sensorID, value, unit, ts, received)
 		if err != nil {
 			return out, fmt.Errorf("reading %d: %w", i, err)
 		}
@@ -190,7 +215,7 @@ func decodeJSON(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
 		return out, err
 	}
 	for i, r := range w.Readings {
-		rd, err := sensor.NewReading(r.ID, r.EquipmentID, sensor.Type(r.SensorType), r.Value, r.Unit, r.Timestamp, r.ReceivedAt)
+		rd, err := sensor.NewReading(r.ID, r.EquipmentID, sensor.Type(r.SensorType), "", r.Value, r.Unit, r.Timestamp, r.ReceivedAt)
 		if err != nil {
 			return out, fmt.Errorf("reading %d: %w", i, err)
 		}
@@ -204,8 +229,10 @@ func decodePayload(b []byte, out []sensor.Reading) ([]sensor.Reading, error) {
 	switch {
 	case len(b) == 0:
 		return out, errors.New("empty payload")
+	case b[0] == formatSensors:
+		return decodeBinary(b[1:], out, true)
 	case b[0] == formatBinary:
-		return decodeBinary(b[1:], out)
+		return decodeBinary(b[1:], out, false)
 	}
 	return decodeJSON(b, out)
 }

@@ -14,8 +14,8 @@ import (
 )
 
 func TestCodecRoundTrip(t *testing.T) {
-	r1, _ := sensor.NewReading("a", "press-01", sensor.Vibration, -0.25, "mm/s", t0.Add(123456*time.Nanosecond), t0.Add(time.Second))
-	r2, _ := sensor.NewReading("b", "press-02", sensor.Voltage, 0, "", t0, t0)
+	r1, _ := sensor.NewReading("a", "press-01", sensor.Vibration, "", -0.25, "mm/s", t0.Add(123456*time.Nanosecond), t0.Add(time.Second))
+	r2, _ := sensor.NewReading("b", "press-02", sensor.Voltage, "", 0, "", t0, t0)
 	in := ports.ReadingsReceived{Readings: []sensor.Reading{r1, r2}}
 	msg, err := watermill.Marshal("m-1", in)
 	if err != nil {
@@ -30,10 +30,51 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCodecCarriesSensorIDsAndDeclaredTypes(t *testing.T) {
+	r1, _ := sensor.NewReading("a", "pump-01", sensor.Vibration, "bearing-de", 0.5, "mm/s", t0, t0.Add(time.Second))
+	r2, _ := sensor.NewReading("b", "pump-01", "flow", "flow-1", 42, "m3/h", t0, t0)
+	r3, _ := sensor.NewReading("c", "pump-01", "flow", "", 41, "m3/h", t0, t0)
+	in := ports.ReadingsReceived{Readings: []sensor.Reading{r1, r2, r3}}
+	msg, err := watermill.Marshal("m-1", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := watermill.Unmarshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip changed the event:\n in %+v\nout %+v", in, out)
+	}
+	if _, err := watermill.Marshal("m-2", ports.ReadingsReceived{Readings: []sensor.Reading{{ID: "x", EquipmentID: "e", Type: "Bad Type"}}}); err == nil {
+		t.Error("Marshal encoded a malformed sensor type")
+	}
+}
+
+// A message queued by an earlier version, in the binary format without sensor ids, is read:
+// 0x02, one reading: id "a", equipment "e", type 2 (pressure), value 1.5, unit "bar", its
+// timestamp and receipt at 1 s and 2 s past the epoch, plus 7 ns.
+func TestUnmarshalReadsTheEarlierBinaryFormat(t *testing.T) {
+	payload := []byte{0x02, 1, 1, 'a', 1, 'e', 2, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 3, 'b', 'a', 'r', 2, 7, 4, 7}
+	got, err := watermill.Unmarshal(message.NewMessage("m", payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := sensor.NewReading("a", "e", sensor.Pressure, "", 1.5, "bar", time.Unix(1, 7), time.Unix(2, 7))
+	if !reflect.DeepEqual(got.Readings, []sensor.Reading{want}) {
+		t.Fatalf("read %+v, want %+v", got.Readings, want)
+	}
+	// The earlier format knows no declared type.
+	payload[6] = 0xff
+	if _, err := watermill.Unmarshal(message.NewMessage("m", payload)); err == nil {
+		t.Error("the earlier format read a type by name")
+	}
+}
+
 func TestUnmarshalRefusesBadMessages(t *testing.T) {
 	for name, payload := range map[string]string{
 		"not json":         `{`,
-		"bad sensor type":  `{"readings":[{"id":"a","equipmentId":"e","sensorType":"humidity","value":1,"timestamp":"2026-11-27T08:00:00Z","receivedAt":"2026-11-27T08:00:00Z"}]}`,
+		"bad sensor type":  `{"readings":[{"id":"a","equipmentId":"e","sensorType":"Humidity","value":1,"timestamp":"2026-11-27T08:00:00Z","receivedAt":"2026-11-27T08:00:00Z"}]}`,
 		"no receipt time":  `{"readings":[{"id":"a","equipmentId":"e","sensorType":"voltage","value":1,"timestamp":"2026-11-27T08:00:00Z"}]}`,
 		"bad equipment id": `{"readings":[{"id":"a","equipmentId":"-e","sensorType":"voltage","value":1,"timestamp":"2026-11-27T08:00:00Z","receivedAt":"2026-11-27T08:00:00Z"}]}`,
 	} {
@@ -51,7 +92,7 @@ func TestBatchCarriesEveryReadingInOrder(t *testing.T) {
 	for i := range 3 {
 		var rs []sensor.Reading
 		for j := range i + 1 {
-			r, _ := sensor.NewReading(fmt.Sprintf("r%d-%d", i, j), "press-01", sensor.Pressure, float64(i*10+j), "", t0, t0)
+			r, _ := sensor.NewReading(fmt.Sprintf("r%d-%d", i, j), "press-01", sensor.Pressure, "", float64(i*10+j), "", t0, t0)
 			rs = append(rs, r)
 		}
 		want = append(want, rs...)
@@ -107,7 +148,7 @@ func TestJSONMessagesAreStillRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := sensor.NewReading("a", "press-01", sensor.Vibration, -0.25, "mm/s",
+	want, _ := sensor.NewReading("a", "press-01", sensor.Vibration, "", -0.25, "mm/s",
 		time.Date(2026, 11, 27, 8, 0, 0, 123456, time.UTC), time.Date(2026, 11, 27, 8, 0, 1, 0, time.UTC))
 	if !reflect.DeepEqual(got.Readings, []sensor.Reading{want}) {
 		t.Fatalf("got %+v\nwant %+v", got.Readings, want)
@@ -122,7 +163,7 @@ func TestJSONMessagesAreStillRead(t *testing.T) {
 
 // Every cut of a binary payload is refused, without a panic; so is a byte too many.
 func TestTruncatedBinaryPayloadsAreRefused(t *testing.T) {
-	r, _ := sensor.NewReading("id-1", "press-01", sensor.Pressure, 4.5, "bar", t0, t0.Add(time.Millisecond))
+	r, _ := sensor.NewReading("id-1", "press-01", sensor.Pressure, "", 4.5, "bar", t0, t0.Add(time.Millisecond))
 	msg, err := watermill.Marshal("m", ports.ReadingsReceived{Readings: []sensor.Reading{r, r}})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +184,7 @@ func TestBinaryFormatKeepsEveryTime(t *testing.T) {
 		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(1200, 5, 6, 7, 8, 9, 999999999, time.UTC),
 		time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
 	} {
-		r, err := sensor.NewReading("x", "e", sensor.Voltage, 230, "", ts, ts)
+		r, err := sensor.NewReading("x", "e", sensor.Voltage, "", 230, "", ts, ts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func newPipeline(t *testing.T, start bool) pipeline {
 func event(equipmentID string, values ...float64) ports.ReadingsReceived {
 	e := ports.ReadingsReceived{}
 	for i, v := range values {
-		r, err := sensor.NewReading(fmt.Sprintf("%s-%d-%v", equipmentID, i, v), equipmentID, sensor.Temperature, v, "", t0, t0)
+		r, err := sensor.NewReading(fmt.Sprintf("%s-%d-%v", equipmentID, i, v), equipmentID, sensor.Temperature, "", v, "", t0, t0)
 		if err != nil {
 			panic(err)
 		}

@@ -19,10 +19,12 @@ const MaxBatch = 1000
 
 // ReadingInput is one reading as a caller sent it, already checked at the edge.
 // Empty ReadingID and zero Timestamp take defaults: a generated id and the time of receipt.
+// Empty SensorID is the equipment's sensor of the type.
 type ReadingInput struct {
 	ReadingID   string
 	EquipmentID string
 	SensorType  sensor.Type
+	SensorID    string
 	Value       float64
 	Unit        string
 	Timestamp   time.Time
@@ -39,11 +41,25 @@ type IngestReadingsHandler struct {
 	publisher ports.ReadingsPublisher
 	clock     ports.Clock
 	ids       ports.IDGenerator
+	known     func(sensor.Type) bool
 }
 
-// NewIngestReadingsHandler builds the handler.
+// NewIngestReadingsHandler builds the handler. It accepts the contract's four sensor types
+// unless WithTypes says otherwise.
 func NewIngestReadingsHandler(p ports.ReadingsPublisher, c ports.Clock, ids ports.IDGenerator) *IngestReadingsHandler {
-	return &IngestReadingsHandler{publisher: p, clock: c, ids: ids}
+	return &IngestReadingsHandler{publisher: p, clock: c, ids: ids, known: contractType}
+}
+
+// WithTypes makes known say which sensor types are accepted: the contract's four and those a
+// rules file declares (rules.Set.Knows).
+func (h *IngestReadingsHandler) WithTypes(known func(sensor.Type) bool) *IngestReadingsHandler {
+	h.known = known
+	return h
+}
+
+func contractType(t sensor.Type) bool {
+	_, err := sensor.ParseType(string(t))
+	return err == nil
 }
 
 // Handle returns how many readings were accepted. A batch breaking a rule gets a
@@ -66,7 +82,10 @@ func (h *IngestReadingsHandler) Handle(ctx context.Context, cmd IngestReadings) 
 		if ts.IsZero() {
 			ts = now
 		}
-		r, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.Value, in.Unit, ts, now)
+		r, err := sensor.NewReading(id, in.EquipmentID, in.SensorType, in.SensorID, in.Value, in.Unit, ts, now)
+		if err == nil && !h.known(r.Type) {
+			err = fmt.Errorf("%w %q", sensor.ErrUnknownType, r.Type)
+		}
 		future := ts.Sub(now) > MaxFutureSkew
 		if err != nil {
 			violations = append(violations, readingViolations(i, err)...)
@@ -107,6 +126,7 @@ var readingFields = []struct {
 	{sensor.ErrBadUnit, "unit"},
 	{sensor.ErrMissingTimestamp, "timestamp"},
 	{sensor.ErrBadReadingID, "readingId"},
+	{sensor.ErrBadSensorID, "sensorId"},
 }
 
 // readingViolations turns the error of sensor.NewReading for readings[i] into one violation

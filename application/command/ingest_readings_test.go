@@ -309,3 +309,33 @@ func TestIngestReadingsPassesContext(t *testing.T) {
 		t.Errorf("publisher saw context value %v, want the caller's", seen)
 	}
 }
+
+func TestIngestReadingsKeepsSensorIDsAndKnowsDeclaredTypes(t *testing.T) {
+	f := newIngest()
+	declared := func(t sensor.Type) bool { return t == "flow" || t == sensor.Vibration }
+	f.handler.WithTypes(declared)
+	in := []command.ReadingInput{
+		{ReadingID: "a", EquipmentID: "pump-01", SensorType: sensor.Vibration, SensorID: "bearing-de", Value: 0.4},
+		{ReadingID: "b", EquipmentID: "pump-01", SensorType: "flow", SensorID: "flow-1", Value: 42, Unit: "m3/h"},
+		{ReadingID: "c", EquipmentID: "pump-01", SensorType: sensor.Vibration, SensorID: "vibration", Value: 0.5},
+	}
+	if n, err := f.handler.Handle(context.Background(), command.IngestReadings{Readings: in}); err != nil || n != 3 {
+		t.Fatalf("Handle = %d, %v; want 3, nil", n, err)
+	}
+	got := f.publisher.Events()[0].Readings
+	for i, want := range []string{"bearing-de", "flow-1", ""} {
+		if got[i].SensorID != want {
+			t.Errorf("reading %d: sensor id %q, want %q", i, got[i].SensorID, want)
+		}
+	}
+
+	// A type the rules do not declare, and a malformed sensor id, are refused by field.
+	_, err := f.handler.Handle(context.Background(), command.IngestReadings{Readings: []command.ReadingInput{
+		{EquipmentID: "pump-01", SensorType: sensor.Temperature, Value: 1},
+		{EquipmentID: "pump-01", SensorType: sensor.Vibration, SensorID: "bearing de", Value: 1},
+	}})
+	v := asValidation(t, err)
+	if len(v) != 2 || v[0].Field != "readings[0].sensorType" || v[1].Field != "readings[1].sensorId" {
+		t.Fatalf("violations = %+v, want readings[0].sensorType and readings[1].sensorId", v)
+	}
+}

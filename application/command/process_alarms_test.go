@@ -117,3 +117,38 @@ func TestProcessJudgesAMachineByItsOwnRules(t *testing.T) {
 		t.Errorf("the override reaches other types or misses its own")
 	}
 }
+
+// Two sensors of one type on one machine are judged apart: each has its own window and its
+// own alarm. One runs near 70, the other near 10; a reading of 70 on the second is a spike
+// there, and only there, and a reading of a type no rule declares is judged by the fallback.
+func TestProcessJudgesEachSensorOfATypeApart(t *testing.T) {
+	f := newProcess()
+	f.handler = alarmHandler(t, f, rules.Rules{Detector: anomaly.DefaultConfig, Alarm: alarm.DefaultRules})
+	var s seq
+	named := func(rs []sensor.Reading, id string, offset float64) []sensor.Reading {
+		for i := range rs {
+			rs[i].SensorID, rs[i].Value = id, rs[i].Value+offset
+		}
+		return rs
+	}
+	f.handle(t, named(s.normal(t, start, "pump-01", sensor.Vibration, 40), "bearing-de", 0)...)
+	f.handle(t, named(s.normal(t, start, "pump-01", sensor.Vibration, 40), "bearing-nde", -60)...)
+	f.handle(t, named(s.normal(t, start, "pump-01", "flow", 40), "flow-1", 0)...)
+	spike := named([]sensor.Reading{s.reading(t, start.Add(40*time.Second), "pump-01", sensor.Vibration, 70)}, "bearing-nde", 0)
+	same := named([]sensor.Reading{s.reading(t, start.Add(40*time.Second), "pump-01", sensor.Vibration, 70)}, "bearing-de", 0)
+	flow := named([]sensor.Reading{s.reading(t, start.Add(40*time.Second), "pump-01", "flow", 95)}, "flow-1", 0)
+	f.handle(t, append(append(spike, same...), flow...)...)
+	stored := alarmsOf(t, f.store.Store)
+	if len(stored) != 2 || stored[0].Sensor == stored[1].Sensor {
+		t.Fatalf("alarms %+v, want one on bearing-nde and one on flow-1", stored)
+	}
+	for _, a := range stored {
+		if a.Sensor != "bearing-nde" && a.Sensor != "flow-1" {
+			t.Errorf("alarm on %s/%s, want bearing-nde or flow-1", a.SensorType, a.Sensor)
+		}
+	}
+	as, _, err := f.store.Find(context.Background(), ports.AnomalyQuery{SensorID: "bearing-nde", Limit: 10})
+	if err != nil || len(as) != 1 || as[0].SensorID != "bearing-nde" {
+		t.Errorf("anomalies of bearing-nde = %+v, %v; want the spike", as, err)
+	}
+}

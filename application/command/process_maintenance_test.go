@@ -112,7 +112,7 @@ func TestProcessMaintenanceGoesByTheTimeOfReceipt(t *testing.T) {
 	f.clock.Set(start.Add(3 * time.Minute))
 
 	received := func(id string, v float64, ts, at time.Time) sensor.Reading {
-		r, err := sensor.NewReading(id, "press-01", sensor.Temperature, v, "", ts, at)
+		r, err := sensor.NewReading(id, "press-01", sensor.Temperature, "", v, "", ts, at)
 		if err != nil {
 			t.Fatal(err)
 		}

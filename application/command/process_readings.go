@@ -438,7 +438,10 @@ func (h *ProcessReadingsHandler) extendSessions(ctx context.Context, rs []sensor
 // rules override them there.
 func (h *ProcessReadingsHandler) detector(k sensor.Key) *anomaly.Detector {
 	if h.sensorRules == nil {
-		return h.detectors[k.Type]
+		if d, ok := h.detectors[k.Type]; ok {
+			return d
+		}
+		return h.detectors[sensor.Temperature] // every type is judged by cfg
 	}
 	if !h.sensorRules.Overrides(k.EquipmentID) { // the common case: one lookup by type
 		d, ok := h.detectors[k.Type]

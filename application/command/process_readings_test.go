@@ -104,7 +104,7 @@ type seq struct{ n int }
 func (s *seq) reading(t *testing.T, at time.Time, eq string, typ sensor.Type, v float64) sensor.Reading {
 	t.Helper()
 	s.n++
-	r, err := sensor.NewReading(fmt.Sprintf("r-%d", s.n), eq, typ, v, "", at, at)
+	r, err := sensor.NewReading(fmt.Sprintf("r-%d", s.n), eq, typ, "", v, "", at, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/production-line-monitor/plm/domain/equipment"
+	"github.com/production-line-monitor/plm/domain/sensor"
 	"github.com/production-line-monitor/plm/ports"
 )
 
@@ -158,9 +160,9 @@ func (h *EquipmentHandler) Get(ctx context.Context, id string) (EquipmentView, e
 type EquipmentStatus struct {
 	EquipmentID          string
 	Status               equipment.Status
-	LastSeenAt           time.Time // zero if never seen
-	SecondsSinceLastSeen float64   // meaningful only when LastSeenAt is set
-	LatestReadings       []ports.StoredReading
+	LastSeenAt           time.Time             // zero if never seen
+	SecondsSinceLastSeen float64               // meaningful only when LastSeenAt is set
+	LatestReadings       []ports.StoredReading // each sensor's, ordered by sensor.CompareKeys
 	// RecentAnomalies counts anomalies detected within the anomaly window.
 	RecentAnomalies int64
 	// Maintenance is the equipment's maintenance window when one is under way or ahead.
@@ -203,8 +205,10 @@ func NewEquipmentStatusHandler(eq ports.EquipmentRepository, r ports.ReadingRepo
 	return &EquipmentStatusHandler{equipment: eq, readings: r, anomalies: a, live: live, clock: c, rules: rules}
 }
 
-// Handle returns the status of equipment id; ports.ErrNotFound if unknown.
-func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (EquipmentStatus, error) {
+// Handle returns the status of equipment id; ports.ErrNotFound if unknown. With sensorID set,
+// the latest readings and the recent anomalies are that sensor's only (see sensor.Matches);
+// the status stays the equipment's.
+func (h *EquipmentStatusHandler) Handle(ctx context.Context, id, sensorID string) (EquipmentStatus, error) {
 	e, err := h.equipment.Get(ctx, id)
 	if err != nil {
 		return EquipmentStatus{}, fmt.Errorf("get equipment %s: %w", id, err)
@@ -222,8 +226,14 @@ func (h *EquipmentStatusHandler) Handle(ctx context.Context, id string) (Equipme
 			_ = h.live.Warm(ctx, id, latest)
 		}
 	}
+	if sensorID != "" {
+		latest = ofSensor(latest, sensorID)
+	}
+	latest = slices.Clone(latest)
+	slices.SortFunc(latest, func(a, b ports.StoredReading) int { return sensor.CompareKeys(a.Key(), b.Key()) })
 	now := h.clock.Now()
-	recent, err := h.anomalies.CountDetectedSince(ctx, id, now.Add(-h.rules.AnomalyWindow))
+	recent, err := h.anomalies.CountDetectedSince(ctx, ports.SensorScope{EquipmentID: id, SensorID: sensorID},
+		now.Add(-h.rules.AnomalyWindow))
 	if err != nil {
 		return EquipmentStatus{}, fmt.Errorf("recent anomalies of %s: %w", id, err)
 	}
@@ -260,6 +270,17 @@ func (h *EquipmentStatusHandler) fromLive(ctx context.Context, id string) ([]por
 		return nil, nil
 	}
 	return l.Latest, &l
+}
+
+// ofSensor keeps the readings of the sensor named id.
+func ofSensor(rs []ports.StoredReading, id string) []ports.StoredReading {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if sensor.Matches(r.Type, r.SensorID, id) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func later(a, b time.Time) time.Time {

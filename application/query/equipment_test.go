@@ -43,7 +43,7 @@ func TestEquipmentStatusOverTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f.clock.Set(t0.Add(tt.now))
-			st, err := h.Handle(ctx, "press-01")
+			st, err := h.Handle(ctx, "press-01", "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +67,7 @@ func TestEquipmentStatusOnline(t *testing.T) {
 	f := newFixture()
 	f.reading(t, "press-01", sensor.Temperature, 70, t0, t0, false)
 	f.clock.Set(t0.Add(2400 * time.Millisecond))
-	st, err := f.statusHandler().Handle(context.Background(), "press-01")
+	st, err := f.statusHandler().Handle(context.Background(), "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestEquipmentStatusLatestReadings(t *testing.T) {
 	f.reading(t, "lathe-02", sensor.Pressure, 3, t0.Add(9*time.Second), t0.Add(9*time.Second), false)
 	f.clock.Set(t0.Add(10 * time.Second))
 
-	st, err := f.statusHandler().Handle(context.Background(), "press-01")
+	st, err := f.statusHandler().Handle(context.Background(), "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestEquipmentStatusNeverSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Set(t0.Add(time.Hour))
-	st, err := f.statusHandler().Handle(context.Background(), "press-01")
+	st, err := f.statusHandler().Handle(context.Background(), "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +122,12 @@ func TestEquipmentStatusNeverSeen(t *testing.T) {
 func TestEquipmentStatusErrors(t *testing.T) {
 	f := newFixture()
 	h := f.statusHandler()
-	if _, err := h.Handle(context.Background(), "ghost"); !errors.Is(err, ports.ErrNotFound) {
+	if _, err := h.Handle(context.Background(), "ghost", ""); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("unknown equipment: %v, want ErrNotFound", err)
 	}
 	f.reading(t, "press-01", sensor.Temperature, 70, t0, t0, false)
 	f.store.SetErr(errStorageDown)
-	_, err := h.Handle(context.Background(), "press-01")
+	_, err := h.Handle(context.Background(), "press-01", "")
 	if !errors.Is(err, ports.ErrUnavailable) || errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("store down: %v, want ErrUnavailable", err)
 	}
@@ -207,7 +207,7 @@ func TestEquipmentStatusFromLiveStore(t *testing.T) {
 	f.clock.Set(t0.Add(2 * time.Second))
 
 	// Unknown to the live store: answered from the database, which warms the live store.
-	st, err := h.Handle(ctx, "press-01")
+	st, err := h.Handle(ctx, "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestEquipmentStatusFromLiveStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Set(t0.Add(4 * time.Second))
-	st, err = h.Handle(ctx, "press-01")
+	st, err = h.Handle(ctx, "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestEquipmentStatusFromLiveStore(t *testing.T) {
 
 	// A live store that fails is passed over.
 	live.Err = errors.New("redis down")
-	if st, err = h.Handle(ctx, "press-01"); err != nil || len(st.LatestReadings) != 2 || readings.latest != 2 {
+	if st, err = h.Handle(ctx, "press-01", ""); err != nil || len(st.LatestReadings) != 2 || readings.latest != 2 {
 		t.Errorf("live store down: %+v, %v after %d reads; want the database's answer", st, err, readings.latest)
 	}
 }
@@ -260,7 +260,7 @@ func TestEquipmentStatusIncompleteLiveStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := query.NewEquipmentStatusHandler(f.store, f.store, f.store, live, f.clock, equipment.DefaultRules)
-	st, err := h.Handle(ctx, "press-01")
+	st, err := h.Handle(ctx, "press-01", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func (f *fixture) write(t *testing.T, b ports.ProcessedBatch) {
 func (f *fixture) reading(t *testing.T, eq string, typ sensor.Type, v float64, ts, receivedAt time.Time, anomalous bool) ports.StoredReading {
 	t.Helper()
 	f.n++
-	r, err := sensor.NewReading(fmt.Sprintf("r-%d", f.n), eq, typ, v, "unit", ts, receivedAt)
+	r, err := sensor.NewReading(fmt.Sprintf("r-%d", f.n), eq, typ, "", v, "unit", ts, receivedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func (f *fixture) reading(t *testing.T, eq string, typ sensor.Type, v float64, t
 func (f *fixture) anomaly(t *testing.T, eq string, typ sensor.Type, sev anomaly.Severity, ts, detectedAt time.Time) anomaly.Anomaly {
 	t.Helper()
 	f.n++
-	r, err := sensor.NewReading(fmt.Sprintf("r-%d", f.n), eq, typ, 100, "", ts, detectedAt)
+	r, err := sensor.NewReading(fmt.Sprintf("r-%d", f.n), eq, typ, "", 100, "", ts, detectedAt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func TestEquipmentStatusUnderMaintenance(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("Get", v.ID, g.Status, g.Maintenance)
-		s, err := status.Handle(ctx, v.ID)
+		s, err := status.Handle(ctx, v.ID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestEquipmentStatusUnderMaintenance(t *testing.T) {
 	// Once the window has ended, the status is the rules' again.
 	f.clock.Set(t0.Add(time.Hour))
 	f.reading(t, "press-01", sensor.Temperature, 70, t0.Add(time.Hour), t0.Add(time.Hour), false)
-	s, err := status.Handle(ctx, "press-01")
+	s, err := status.Handle(ctx, "press-01", "")
 	if err != nil || s.Status != equipment.StatusOnline || s.Maintenance != nil {
 		t.Errorf("after the window: %+v, %v; want ONLINE without a window", s, err)
 	}

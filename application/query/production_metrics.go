@@ -11,11 +11,13 @@ import (
 )
 
 // ProductionMetrics asks for the figures of [From, To), bucketed by Bucket (an hour or a day),
-// of one equipment or ("") all.
+// of one equipment or ("") all, and of one sensor of theirs or ("") all. Uptime is the
+// equipment's, whatever the sensor.
 type ProductionMetrics struct {
 	From, To    time.Time
 	Bucket      time.Duration
 	EquipmentID string
+	SensorID    string
 }
 
 // Uptime is one equipment's share of the range in which it was not OFFLINE.
@@ -84,7 +86,8 @@ func (h *ProductionMetricsHandler) Handle(ctx context.Context, q ProductionMetri
 		machines = all
 	}
 
-	series, err := h.readings.CountByBucket(ctx, q.EquipmentID, q.From, q.To, q.Bucket)
+	scope := ports.SensorScope{EquipmentID: q.EquipmentID, SensorID: q.SensorID}
+	series, err := h.readings.CountByBucket(ctx, scope, q.From, q.To, q.Bucket)
 	if err != nil {
 		return ProductionReport{}, fmt.Errorf("count readings: %w", err)
 	}
@@ -92,7 +95,7 @@ func (h *ProductionMetricsHandler) Handle(ctx context.Context, q ProductionMetri
 	for _, b := range series {
 		rep.EventsTotal += b.Count
 	}
-	bySev, err := h.anomalies.CountBySeverity(ctx, q.EquipmentID, q.From, q.To)
+	bySev, err := h.anomalies.CountBySeverity(ctx, scope, q.From, q.To)
 	if err != nil {
 		return ProductionReport{}, fmt.Errorf("count anomalies: %w", err)
 	}
@@ -105,7 +108,7 @@ func (h *ProductionMetricsHandler) Handle(ctx context.Context, q ProductionMetri
 	}
 
 	if h.alarms != nil {
-		st, err := h.alarms.Stats(ctx, q.EquipmentID, q.From, q.To)
+		st, err := h.alarms.Stats(ctx, scope, q.From, q.To)
 		if err != nil {
 			return ProductionReport{}, fmt.Errorf("alarm figures: %w", err)
 		}

@@ -161,6 +161,7 @@ type Anomaly struct {
 	ReadingID   string
 	EquipmentID string
 	SensorType  sensor.Type
+	SensorID    string // the sensor within its equipment; empty: the sensor is its type
 	Value       float64
 	ZScore      float64
 	Mean        float64
@@ -174,7 +175,7 @@ type Anomaly struct {
 // NewAnomaly records a flagged reading. v must be an anomalous verdict for r.
 func NewAnomaly(id string, r sensor.Reading, v Verdict, detectedAt time.Time) Anomaly {
 	return Anomaly{
-		ID: id, ReadingID: r.ID, EquipmentID: r.EquipmentID, SensorType: r.Type, Value: r.Value,
+		ID: id, ReadingID: r.ID, EquipmentID: r.EquipmentID, SensorType: r.Type, SensorID: r.SensorID, Value: r.Value,
 		ZScore: v.ZScore, Mean: v.Mean, StdDev: v.StdDev, WindowSize: v.WindowSize,
 		Severity: v.Severity, Timestamp: r.Timestamp, DetectedAt: detectedAt.UTC(),
 	}

@@ -300,7 +300,7 @@ func TestDetectorConfig(t *testing.T) {
 func TestNewAnomaly(t *testing.T) {
 	ts := time.Date(2026, 11, 27, 8, 15, 0, 0, time.UTC)
 	detected := time.Date(2026, 11, 27, 9, 15, 0, 210e6, time.FixedZone("CET", 3600))
-	r, err := sensor.NewReading("r-1", "press-01", sensor.Temperature, 91.2, "celsius", ts, ts)
+	r, err := sensor.NewReading("r-1", "press-01", sensor.Temperature, "", 91.2, "celsius", ts, ts)
 	if err != nil {
 		t.Fatal(err)
 	}

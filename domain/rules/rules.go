@@ -64,7 +64,9 @@ type Set struct {
 	// byMachine holds, for the machines that override some rules, every type's rules on
 	// that machine.
 	byMachine map[string]map[sensor.Type]Rules
-	version   string
+	// fallback judges a type the set does not know (see For).
+	fallback Rules
+	version  string
 }
 
 // ErrInvalid is wrapped by NewSet's errors.
@@ -99,7 +101,20 @@ func NewSet(byType map[sensor.Type]Rules) (Set, error) {
 		}
 		s.byType[t] = r
 	}
+	s.fallback = s.byType[sensor.Temperature]
+	s.fallback.Limits, s.fallback.Unit = Limits{}, ""
 	s.version = s.hash()
+	return s, nil
+}
+
+// WithFallback returns the set judging a type it does not know by r, rather than by the
+// rules of temperature without their hard limits.
+func (s Set) WithFallback(r Rules) (Set, error) {
+	if err := r.Validate(); err != nil {
+		return Set{}, fmt.Errorf("%w: fallback: %w", ErrInvalid, err)
+	}
+	r.Limits, r.Unit = Limits{}, ""
+	s.fallback = r
 	return s, nil
 }
 
@@ -109,14 +124,18 @@ func Uniform(r Rules) (Set, error) {
 	for _, t := range sensor.Types {
 		m[t] = r
 	}
-	return NewSet(m)
+	s, err := NewSet(m)
+	if err != nil {
+		return Set{}, err
+	}
+	return s.WithFallback(r)
 }
 
 // WithMachines returns the set with the rules of some machines overridden: for each
 // equipment id, the rules of each type on that machine (a type left out keeps the set's
 // rules). Every rule is validated; the version covers them.
 func (s Set) WithMachines(machines map[string]map[sensor.Type]Rules) (Set, error) {
-	out := Set{byType: s.byType, byMachine: make(map[string]map[sensor.Type]Rules, len(machines))}
+	out := Set{byType: s.byType, byMachine: make(map[string]map[sensor.Type]Rules, len(machines)), fallback: s.fallback}
 	for id, types := range machines {
 		if !sensor.ValidEquipmentID(id) {
 			return Set{}, fmt.Errorf("%w: %q is not an equipment id", ErrInvalid, id)
@@ -145,10 +164,10 @@ func (s Set) WithMachines(machines map[string]map[sensor.Type]Rules) (Set, error
 // ForSensor returns the rules of type t on equipment: the machine's own when it overrides
 // them, else the type's.
 func (s Set) ForSensor(equipmentID string, t sensor.Type) Rules {
-	if m, ok := s.byMachine[equipmentID]; ok {
-		return m[t]
+	if r, ok := s.byMachine[equipmentID][t]; ok {
+		return r
 	}
-	return s.byType[t]
+	return s.For(t)
 }
 
 // Overrides reports whether the set overrides the rules of equipment.
@@ -189,8 +208,14 @@ func (s Set) Types() []sensor.Type {
 	return out
 }
 
-// For returns the rules of type t.
-func (s Set) For(t sensor.Type) Rules { return s.byType[t] }
+// For returns the rules of type t. A type the set does not know, a reading queued by a process
+// whose rules file declares it, say, gets the fallback: the defaults without hard limits.
+func (s Set) For(t sensor.Type) Rules {
+	if r, ok := s.byType[t]; ok {
+		return r
+	}
+	return s.fallback
+}
 
 // Version is a short hash of the rules: two sets with the same rules have the same version.
 func (s Set) Version() string { return s.version }

@@ -90,6 +90,7 @@ var (
 	ErrNonFinite        = errors.New("value is not a finite number")
 	ErrBadEquipmentID   = errors.New("equipment id is malformed")
 	ErrBadReadingID     = errors.New("reading id is malformed")
+	ErrBadSensorID      = errors.New("sensor id is malformed")
 	ErrUnitTooLong      = errors.New("unit is too long")
 	ErrBadUnit          = errors.New("unit holds a NUL character")
 	ErrMissingTimestamp = errors.New("timestamp is missing")
@@ -118,13 +119,67 @@ type Key struct {
 	Sensor      string
 }
 
+// ID is the sensor's id within its equipment: Sensor, or its type when Sensor is empty.
+func (k Key) ID() string { return IDOf(k.Type, k.Sensor) }
+
+// IDOf is the id of the sensor of type t named sensorID within its equipment: sensorID, or
+// the type's name when sensorID is empty.
+func IDOf(t Type, sensorID string) string {
+	if sensorID == "" {
+		return string(t)
+	}
+	return sensorID
+}
+
+// Matches reports whether a sensor of type t stored with sensorID (empty: the sensor is its
+// type) is the sensor a query names id.
+func Matches(t Type, sensorID, id string) bool {
+	return sensorID == id || sensorID == "" && string(t) == id
+}
+
+// CompareKeys orders the sensors of one equipment as answers list them: the contract's types
+// in the order of Types, then declared types by name; of one type, the sensor that is its type
+// first, then by sensor id.
+func CompareKeys(a, b Key) int {
+	if a.Type != b.Type {
+		ia, ib := typeRank(a.Type), typeRank(b.Type)
+		if ia != ib {
+			return ia - ib
+		}
+		return strings.Compare(string(a.Type), string(b.Type))
+	}
+	return strings.Compare(a.Sensor, b.Sensor)
+}
+
+func typeRank(t Type) int {
+	for i, c := range Types {
+		if c == t {
+			return i
+		}
+	}
+	return len(Types)
+}
+
+// NormalSensorID is the form in which a reading's sensor id is kept: empty when the sensor is
+// its type, whether the id was left out or names the type itself.
+func NormalSensorID(t Type, sensorID string) string {
+	if sensorID == string(t) {
+		return ""
+	}
+	return sensorID
+}
+
 // Key returns the sensor the reading came from.
 func (r Reading) Key() Key { return Key{EquipmentID: r.EquipmentID, Type: r.Type, Sensor: r.SensorID} }
 
 // NewReading builds a Reading and checks its invariants. When several are broken, the error
 // joins one error per broken invariant, each matching its Err… with errors.Is. Lengths of the
 // reading id and the unit count characters, as the contract states them.
-func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts, receivedAt time.Time) (Reading, error) {
+//
+// typ must be a well-formed type name (ValidTypeName): whether the service knows the type, one
+// of the contract's four or a declared one, is for the caller to decide. sensorID is empty or
+// an id of the equipment id's shape; one that names typ itself is kept empty (NormalSensorID).
+func NewReading(id, equipmentID string, typ Type, sensorID string, value float64, unit string, ts, receivedAt time.Time) (Reading, error) {
 	var errs []error
 	if !ValidEquipmentID(equipmentID) {
 		errs = append(errs, fmt.Errorf("%w: %q", ErrBadEquipmentID, equipmentID))
@@ -133,8 +188,11 @@ func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts
 	if len(id) == 0 || utf8.RuneCountInString(id) > MaxReadingIDLen || strings.ContainsRune(id, 0) {
 		errs = append(errs, fmt.Errorf("%w: %q", ErrBadReadingID, id))
 	}
-	if _, err := ParseType(string(typ)); err != nil {
-		errs = append(errs, err)
+	if !ValidTypeName(string(typ)) {
+		errs = append(errs, fmt.Errorf("%w %q", ErrUnknownType, typ))
+	}
+	if sensorID != "" && !ValidEquipmentID(sensorID) {
+		errs = append(errs, fmt.Errorf("%w: %q", ErrBadSensorID, sensorID))
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		errs = append(errs, ErrNonFinite)
@@ -152,7 +210,7 @@ func NewReading(id, equipmentID string, typ Type, value float64, unit string, ts
 		return Reading{}, errors.Join(errs...)
 	}
 	return Reading{
-		ID: id, EquipmentID: equipmentID, Type: typ, Value: value, Unit: unit,
+		ID: id, EquipmentID: equipmentID, Type: typ, SensorID: NormalSensorID(typ, sensorID), Value: value, Unit: unit,
 		Timestamp: ts.UTC(), ReceivedAt: receivedAt.UTC(),
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestTypesListsEveryType(t *testing.T) {
 type readingArgs struct {
 	id, equipmentID string
 	typ             sensor.Type
+	sensorID        string
 	value           float64
 	unit            string
 	ts, receivedAt  time.Time
@@ -76,7 +78,7 @@ func valid() readingArgs {
 }
 
 func (a readingArgs) build() (sensor.Reading, error) {
-	return sensor.NewReading(a.id, a.equipmentID, a.typ, a.value, a.unit, a.ts, a.receivedAt)
+	return sensor.NewReading(a.id, a.equipmentID, a.typ, a.sensorID, a.value, a.unit, a.ts, a.receivedAt)
 }
 
 func TestNewReadingRules(t *testing.T) {
@@ -110,7 +112,16 @@ func TestNewReadingRules(t *testing.T) {
 		{"reading_id_65_non_ascii_chars", func(a *readingArgs) { a.id = strings.Repeat("é", 65) }, sensor.ErrBadReadingID},
 
 		{"type_empty", func(a *readingArgs) { a.typ = "" }, sensor.ErrUnknownType},
-		{"type_unknown", func(a *readingArgs) { a.typ = "humidity" }, sensor.ErrUnknownType},
+		{"type_malformed", func(a *readingArgs) { a.typ = "Humidity" }, sensor.ErrUnknownType},
+		{"type_too_long", func(a *readingArgs) { a.typ = sensor.Type(strings.Repeat("h", 33)) }, sensor.ErrUnknownType},
+		{"type_declared_shape", func(a *readingArgs) { a.typ = "humidity" }, nil},
+
+		{"sensor_id_empty", func(a *readingArgs) { a.sensorID = "" }, nil},
+		{"sensor_id_64_chars", func(a *readingArgs) { a.sensorID = strings.Repeat("s", 64) }, nil},
+		{"sensor_id_65_chars", func(a *readingArgs) { a.sensorID = strings.Repeat("s", 65) }, sensor.ErrBadSensorID},
+		{"sensor_id_every_allowed_char", func(a *readingArgs) { a.sensorID = "Bearing.1_a:b-2" }, nil},
+		{"sensor_id_starts_with_dash", func(a *readingArgs) { a.sensorID = "-bearing" }, sensor.ErrBadSensorID},
+		{"sensor_id_space", func(a *readingArgs) { a.sensorID = "bearing 1" }, sensor.ErrBadSensorID},
 		{"type_voltage", func(a *readingArgs) { a.typ = sensor.Voltage }, nil},
 
 		{"value_nan", func(a *readingArgs) { a.value = math.NaN() }, sensor.ErrNonFinite},
@@ -144,7 +155,7 @@ func TestNewReadingRules(t *testing.T) {
 				if err != nil {
 					t.Fatalf("NewReading = %v, want no error", err)
 				}
-				want := sensor.Reading{ID: a.id, EquipmentID: a.equipmentID, Type: a.typ, Value: a.value,
+				want := sensor.Reading{ID: a.id, EquipmentID: a.equipmentID, Type: a.typ, SensorID: a.sensorID, Value: a.value,
 					Unit: a.unit, Timestamp: a.ts.UTC(), ReceivedAt: a.receivedAt.UTC()}
 				if !sameReading(r, want) {
 					t.Errorf("NewReading = %+v, want %+v", r, want)
@@ -162,13 +173,13 @@ func TestNewReadingRules(t *testing.T) {
 }
 
 func sameReading(a, b sensor.Reading) bool {
-	return a.ID == b.ID && a.EquipmentID == b.EquipmentID && a.Type == b.Type && a.Value == b.Value &&
+	return a.ID == b.ID && a.EquipmentID == b.EquipmentID && a.Type == b.Type && a.SensorID == b.SensorID && a.Value == b.Value &&
 		a.Unit == b.Unit && a.Timestamp.Equal(b.Timestamp) && a.ReceivedAt.Equal(b.ReceivedAt)
 }
 
 func TestNewReadingReportsEveryBrokenRule(t *testing.T) {
-	_, err := sensor.NewReading("", "-bad", "humidity", math.NaN(), strings.Repeat("u", 17), time.Time{}, received)
-	for _, want := range []error{sensor.ErrBadReadingID, sensor.ErrBadEquipmentID, sensor.ErrUnknownType,
+	_, err := sensor.NewReading("", "-bad", "Humidity", "bad id", math.NaN(), strings.Repeat("u", 17), time.Time{}, received)
+	for _, want := range []error{sensor.ErrBadReadingID, sensor.ErrBadEquipmentID, sensor.ErrUnknownType, sensor.ErrBadSensorID,
 		sensor.ErrNonFinite, sensor.ErrUnitTooLong, sensor.ErrMissingTimestamp} {
 		if !errors.Is(err, want) {
 			t.Errorf("error %q does not report %v", err, want)
@@ -189,7 +200,7 @@ func TestNewReadingNormalisesToUTC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts, rec := measured.In(tt.zone), received.In(tt.zone)
-			r, err := sensor.NewReading("r-1", "press-01", sensor.Pressure, 1, "bar", ts, rec)
+			r, err := sensor.NewReading("r-1", "press-01", sensor.Pressure, "", 1, "bar", ts, rec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,4 +251,56 @@ func TestValidEquipmentIDMatchesThePattern(t *testing.T) {
 	check("")
 	check(strings.Repeat("a", sensor.MaxEquipmentIDLen))
 	check(strings.Repeat("a", sensor.MaxEquipmentIDLen+1))
+}
+
+func TestASensorIDNamingItsOwnTypeIsTheTypesSensor(t *testing.T) {
+	r, err := sensor.NewReading("r-1", "pump-1", sensor.Vibration, "vibration", 1, "", measured, received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SensorID != "" || r.Key() != (sensor.Key{EquipmentID: "pump-1", Type: sensor.Vibration}) {
+		t.Errorf("reading = %+v, key %+v; want the sensor kept as its type", r, r.Key())
+	}
+	other, err := sensor.NewReading("r-2", "pump-1", sensor.Vibration, "bearing-2", 1, "", measured, received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Key() == r.Key() || other.Key().ID() != "bearing-2" || r.Key().ID() != "vibration" {
+		t.Errorf("keys %+v and %+v; ids %q, %q", r.Key(), other.Key(), r.Key().ID(), other.Key().ID())
+	}
+}
+
+func TestMatches(t *testing.T) {
+	tests := []struct {
+		typ    sensor.Type
+		stored string
+		id     string
+		want   bool
+	}{
+		{sensor.Temperature, "", "temperature", true},
+		{sensor.Temperature, "", "bearing-1", false},
+		{sensor.Temperature, "bearing-1", "bearing-1", true},
+		{sensor.Temperature, "bearing-1", "temperature", false},
+		{sensor.Temperature, "", "vibration", false},
+	}
+	for _, tt := range tests {
+		if got := sensor.Matches(tt.typ, tt.stored, tt.id); got != tt.want {
+			t.Errorf("Matches(%s, %q, %q) = %v, want %v", tt.typ, tt.stored, tt.id, got, tt.want)
+		}
+	}
+}
+
+func TestCompareKeys(t *testing.T) {
+	in := []sensor.Key{
+		{Type: "flow", Sensor: "f-2"}, {Type: sensor.Voltage}, {Type: "current"}, {Type: sensor.Vibration, Sensor: "b"},
+		{Type: sensor.Vibration}, {Type: sensor.Temperature}, {Type: sensor.Vibration, Sensor: "a"}, {Type: "flow", Sensor: "f-1"},
+	}
+	want := []sensor.Key{
+		{Type: sensor.Temperature}, {Type: sensor.Vibration}, {Type: sensor.Vibration, Sensor: "a"}, {Type: sensor.Vibration, Sensor: "b"},
+		{Type: sensor.Voltage}, {Type: "current"}, {Type: "flow", Sensor: "f-1"}, {Type: "flow", Sensor: "f-2"},
+	}
+	slices.SortFunc(in, sensor.CompareKeys)
+	if !slices.Equal(in, want) {
+		t.Errorf("sorted = %v, want %v", in, want)
+	}
 }

@@ -43,7 +43,7 @@ func alarmStats(t *testing.T, s Stores) {
 	if err := writeAlarms(t, s, a1, a3); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Alarms.Stats(ctx, "", at(0), at(10*time.Minute))
+	st, err := s.Alarms.Stats(ctx, ports.SensorScope{}, at(0), at(10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func alarmStats(t *testing.T, s Stores) {
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("Stats = %+v, want %+v", st, want)
 	}
-	st, err = s.Alarms.Stats(ctx, press2, at(0), at(2*time.Hour))
+	st, err = s.Alarms.Stats(ctx, ports.SensorScope{EquipmentID: press2}, at(0), at(2*time.Hour))
 	want = ports.AlarmStats{BySeverity: map[anomaly.Severity]int64{anomaly.SeverityLow: 2}, Cleared: 1, TimeToClearTotal: 20 * time.Second}
 	if err != nil || !reflect.DeepEqual(st, want) {
 		t.Errorf("Stats(press-02) = %+v, %v; want %+v", st, err, want)

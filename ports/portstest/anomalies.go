@@ -153,7 +153,7 @@ func countBySeverity(t *testing.T, s Stores) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.Anomalies.CountBySeverity(t.Context(), tt.eq, tt.from, tt.to)
+			got, err := s.Anomalies.CountBySeverity(t.Context(), ports.SensorScope{EquipmentID: tt.eq}, tt.from, tt.to)
 			must(t, err)
 			// A severity without anomalies may be missing or zero.
 			for _, sev := range anomaly.Severities {
@@ -186,7 +186,7 @@ func countDetectedSince(t *testing.T, s Stores) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.Anomalies.CountDetectedSince(t.Context(), tt.eq, tt.since)
+			got, err := s.Anomalies.CountDetectedSince(t.Context(), ports.SensorScope{EquipmentID: tt.eq}, tt.since)
 			must(t, err)
 			equal(t, tt.want, got)
 		})

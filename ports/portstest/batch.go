@@ -288,7 +288,7 @@ func BatchWriter(t *testing.T, newStores func(t *testing.T) Stores) {
 		_, total, err := s.Anomalies.Find(t.Context(), ports.AnomalyQuery{Limit: 1})
 		must(t, err)
 		equal(t, int64(len(as)), total)
-		counts, err := s.Readings.CountByBucket(t.Context(), "", longAgo, farAhead, time.Hour)
+		counts, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, longAgo, farAhead, time.Hour)
 		must(t, err)
 		equal(t, []ports.BucketCount{{Bucket: base, Count: n}}, counts)
 		values, err := s.Readings.RecentValues(t.Context(), sensor.Key{EquipmentID: press1, Type: sensor.Temperature}, 100)

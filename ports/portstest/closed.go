@@ -47,16 +47,22 @@ func Closed(t *testing.T, open func(t *testing.T) (Stores, func() error)) {
 		}},
 		{"Latest", func() error { _, err := s.Readings.Latest(t.Context(), press1); return err }},
 		{"CountByBucket/raw", func() error {
-			_, err := s.Readings.CountByBucket(t.Context(), "", base, at(30*time.Minute), time.Hour)
+			_, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, base, at(30*time.Minute), time.Hour)
 			return err
 		}},
 		{"CountByBucket/whole_hours", func() error {
-			_, err := s.Readings.CountByBucket(t.Context(), "", base, at(3*time.Hour), time.Hour)
+			_, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, base, at(3*time.Hour), time.Hour)
 			return err
 		}},
 		{"Find", func() error { _, _, err := s.Anomalies.Find(t.Context(), ports.AnomalyQuery{Limit: 1}); return err }},
-		{"CountBySeverity", func() error { _, err := s.Anomalies.CountBySeverity(t.Context(), "", base, hour); return err }},
-		{"CountDetectedSince", func() error { _, err := s.Anomalies.CountDetectedSince(t.Context(), press1, base); return err }},
+		{"CountBySeverity", func() error {
+			_, err := s.Anomalies.CountBySeverity(t.Context(), ports.SensorScope{}, base, hour)
+			return err
+		}},
+		{"CountDetectedSince", func() error {
+			_, err := s.Anomalies.CountDetectedSince(t.Context(), ports.SensorScope{EquipmentID: press1}, base)
+			return err
+		}},
 		{"Get", func() error { _, err := s.Equipment.Get(t.Context(), press1); return err }},
 		{"All", func() error { _, err := s.Equipment.All(t.Context()); return err }},
 		{"UpsertMetadata", func() error {

@@ -32,7 +32,7 @@ func Database(t *testing.T, newStores func(t *testing.T) Stores) {
 		if !errors.Is(err, ports.ErrNotFound) {
 			t.Errorf("the sighting was not rolled back: Get = %v", err)
 		}
-		counts, err := s.Readings.CountByBucket(t.Context(), "", base.Add(-time.Hour), base.Add(2*time.Hour), time.Hour)
+		counts, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, base.Add(-time.Hour), base.Add(2*time.Hour), time.Hour)
 		must(t, err)
 		if len(counts) != 0 {
 			t.Errorf("the counts were not rolled back: %v", counts)

@@ -177,7 +177,7 @@ func snapshotOf(t *testing.T, s Stores) snapshot {
 	must(t, err)
 	out.Sessions, err = s.Equipment.Sessions(t.Context(), "", longAgo, farAhead)
 	must(t, err)
-	out.Counts, err = s.Readings.CountByBucket(t.Context(), "", at(-24*time.Hour), at(24*time.Hour), time.Hour)
+	out.Counts, err = s.Readings.CountByBucket(t.Context(), ports.SensorScope{}, at(-24*time.Hour), at(24*time.Hour), time.Hour)
 	must(t, err)
 	// Compare empty and nil alike.
 	if len(out.Equipment) == 0 {

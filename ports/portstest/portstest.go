@@ -75,6 +75,7 @@ func Run(t *testing.T, newStores func(t *testing.T) Stores) {
 	t.Run("MaintenanceRepository", func(t *testing.T) { MaintenanceRepository(t, newStores) })
 	t.Run("Notifications", func(t *testing.T) { Notifications(t, newStores) })
 	t.Run("StatusLedger", func(t *testing.T) { StatusLedger(t, newStores) })
+	t.Run("Sensors", func(t *testing.T) { Sensors(t, newStores) })
 }
 
 // The fixtures' equipment.

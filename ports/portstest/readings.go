@@ -307,7 +307,7 @@ func countByBucket(t *testing.T, s Stores) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.Readings.CountByBucket(t.Context(), tt.eq, tt.from, tt.to, tt.bucket)
+			got, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{EquipmentID: tt.eq}, tt.from, tt.to, tt.bucket)
 			must(t, err)
 			equalList(t, tt.want, got)
 			for _, g := range got {

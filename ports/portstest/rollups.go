@@ -85,7 +85,7 @@ func checkCounts(t *testing.T, s Stores, stored []ports.StoredReading, when stri
 	for _, eq := range []string{"", press1, press2} {
 		for _, bucket := range []time.Duration{time.Hour, 3 * time.Hour, 24 * time.Hour} {
 			for i, rg := range ranges {
-				got, err := s.Readings.CountByBucket(t.Context(), eq, rg.from, rg.to, bucket)
+				got, err := s.Readings.CountByBucket(t.Context(), ports.SensorScope{EquipmentID: eq}, rg.from, rg.to, bucket)
 				must(t, err)
 				equalList(t, CountsOf(stored, eq, rg.from, rg.to, bucket), got,
 					"%s: counts of %q by %s over range %d", when, eq, bucket, i)
