@@ -63,9 +63,9 @@ func TestWebhook_sensor_ids_name_several_sensors_of_one_type(t *testing.T) {
 func TestWebhook_sensor_id_rules(t *testing.T) {
 	h := newHarness(t)
 	for body, field := range map[string]string{
-		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "", "value": 1}`:                 "sensorId",
-		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "bearing de", "value": 1}`:       "sensorId",
-		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "-bearing", "value": 1}`:         "sensorId",
+		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "", "value": 1}`:               "sensorId",
+		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "bearing de", "value": 1}`:     "sensorId",
+		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "-bearing", "value": 1}`:       "sensorId",
 		`{"equipmentId": "pump-01", "sensorType": "vibration", "sensorId": "` + long65 + `", "value": 1}`: "sensorId",
 		// Without the rules file declaring it, flow is no sensor type.
 		`{"equipmentId": "pump-01", "sensorType": "flow", "sensorId": "flow-1", "value": 1}`: "sensorType",

@@ -155,7 +155,9 @@ func sensorCounts(t *testing.T, s Stores) {
 			t.Fatal(err)
 		}
 	}
-	bc := func(h time.Duration, n int64) ports.BucketCount { return ports.BucketCount{Bucket: at(h * time.Hour), Count: n} }
+	bc := func(h time.Duration, n int64) ports.BucketCount {
+		return ports.BucketCount{Bucket: at(h * time.Hour), Count: n}
+	}
 	for _, c := range []struct {
 		scope ports.SensorScope
 		want  []ports.BucketCount
