@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,21 +120,11 @@ func bySensor(rs []ports.StoredReading) []ports.StoredReading {
 	out := slices.Clone(rs)
 	slices.SortFunc(out, func(a, b ports.StoredReading) int {
 		if a.Type != b.Type {
-			return compare(string(a.Type), string(b.Type))
+			return strings.Compare(string(a.Type), string(b.Type))
 		}
-		return compare(a.SensorID, b.SensorID)
+		return strings.Compare(a.SensorID, b.SensorID)
 	})
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func sensorCounts(t *testing.T, s Stores) {
